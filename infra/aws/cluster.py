@@ -1,0 +1,308 @@
+"""EMR on EC2 running Spark: on-demand master and core fleets, a spot task fleet.
+
+Managed scaling moves the task fleet between `task_min` and `task_max`; on-demand capacity
+is capped at the core fleet, so everything above it is spot. Fleet capacities are counted
+in instances (every type weighs 1), which is why task types must share one size.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_tls as tls
+
+from infra.artifacts import deterministic_zip
+from infra.aws.policy import EMR_MANAGED_POLICY_TAG
+
+# Spark's own settings for a long-lived streaming job on reclaimable capacity.
+SPARK_DEFAULTS = {
+    # Speculative copies of a micro-batch task would read the stream twice.
+    "spark.speculation": "false",
+    # Executors on a spot node that gets its two-minute notice hand their blocks over.
+    "spark.decommission.enabled": "true",
+    "spark.storage.decommission.enabled": "true",
+    "spark.storage.decommission.shuffleBlocks.enabled": "true",
+    # RocksDB keeps deduplication state off the JVM heap.
+    "spark.sql.streaming.stateStore.providerClass": (
+        "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class BootstrapAction:
+    name: str
+    path: pulumi.Input[str]
+    args: Sequence[pulumi.Input[str]] = ()
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    vpc_id: pulumi.Input[str]
+    subnet_ids: Sequence[pulumi.Input[str]]
+    service_role_arn: pulumi.Input[str]
+    instance_profile_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    log_uri: pulumi.Input[str]
+    # Where the in-transit TLS material is uploaded (the artifacts bucket).
+    artifacts_bucket: pulumi.Input[str]
+    bootstrap_actions: Sequence[BootstrapAction] = ()
+    release: str = "emr-spark-8.0.0"
+    mode: Literal["long_running", "ephemeral"] = "long_running"
+    idle_timeout_minutes: int = 60
+    master_type: str = "m6i.xlarge"
+    core_type: str = "m6i.xlarge"
+    core_count: int = 2
+    task_types: Sequence[str] = ("m6i.xlarge", "m6a.xlarge", "m5.xlarge", "m5a.xlarge")
+    task_capacity: Literal["spot", "on_demand"] = "spot"
+    task_min: int = 0
+    task_max: int = 4
+    spot_timeout_minutes: int = 10
+    spot_timeout_action: Literal["SWITCH_TO_ON_DEMAND", "TERMINATE_CLUSTER"] = "SWITCH_TO_ON_DEMAND"
+    spot_allocation: str = "price-capacity-optimized"
+    disk_gib: int = 64
+    termination_protection: bool = False
+    # Several steps at once so a new pipeline version can replay beside the live one.
+    step_concurrency: int = 4
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class Cluster(pulumi.ComponentResource):
+    id: pulumi.Output[str]
+    master_dns: pulumi.Output[str]
+    security_group_ids: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kappa:aws:Cluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        tags = {**args.tags, **EMR_MANAGED_POLICY_TAG}
+
+        groups = self._security_groups(name, args, tags)
+        security = aws.emr.SecurityConfiguration(
+            f"{name}-security",
+            configuration=self._security_configuration(name, args),
+            opts=child,
+        )
+        cluster = aws.emr.Cluster(
+            f"{name}-emr",
+            name=name,
+            release_label=args.release,
+            applications=["Spark"],
+            service_role=args.service_role_arn,
+            security_configuration=security.name,
+            log_uri=args.log_uri,
+            log_encryption_kms_key_id=args.kms_key_arn,
+            ec2_attributes={
+                "subnet_ids": list(args.subnet_ids),
+                "instance_profile": args.instance_profile_arn,
+                "emr_managed_master_security_group": groups["master"].id,
+                "emr_managed_slave_security_group": groups["workers"].id,
+                "service_access_security_group": groups["service"].id,
+            },
+            master_instance_fleet={
+                "name": "master",
+                "target_on_demand_capacity": 1,
+                "instance_type_configs": [self._instance_type(args.master_type, args)],
+            },
+            core_instance_fleet={
+                "name": "core",
+                "target_on_demand_capacity": args.core_count,
+                "instance_type_configs": [self._instance_type(args.core_type, args)],
+            },
+            bootstrap_actions=[
+                {"name": action.name, "path": action.path, "args": list(action.args)}
+                for action in args.bootstrap_actions
+            ],
+            configurations_json=json.dumps(
+                [{"Classification": "spark-defaults", "Properties": SPARK_DEFAULTS}]
+            ),
+            auto_termination_policy=(
+                {"idle_timeout": args.idle_timeout_minutes * 60}
+                if args.mode == "ephemeral"
+                else None
+            ),
+            keep_job_flow_alive_when_no_steps=True,
+            termination_protection=args.termination_protection,
+            step_concurrency_level=args.step_concurrency,
+            unhealthy_node_replacement=True,
+            tags=tags,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Managed scaling moves the core fleet's target; that is not drift.
+                ignore_changes=["coreInstanceFleet.targetOnDemandCapacity"],
+            ),
+        )
+        self._task_fleet(name, cluster, args)
+        aws.emr.ManagedScalingPolicy(
+            f"{name}-scaling",
+            cluster_id=cluster.id,
+            compute_limits=[
+                {
+                    "unit_type": "InstanceFleetUnits",
+                    "minimum_capacity_units": args.core_count + args.task_min,
+                    "maximum_capacity_units": args.core_count + args.task_max,
+                    "maximum_core_capacity_units": args.core_count,
+                    "maximum_ondemand_capacity_units": (
+                        args.core_count
+                        if args.task_capacity == "spot"
+                        else args.core_count + args.task_max
+                    ),
+                }
+            ],
+            opts=child,
+        )
+        self.id = cluster.id
+        self.master_dns = cluster.master_public_dns
+        self.security_group_ids = {role: group.id for role, group in groups.items()}
+        self.register_outputs({"id": cluster.id, "master_dns": cluster.master_public_dns})
+
+    def _security_groups(
+        self, name: str, args: ClusterArgs, tags: dict[str, str]
+    ) -> dict[str, aws.ec2.SecurityGroup]:
+        """Empty EMR-managed groups: EMR adds the intra-cluster rules it needs; nothing is
+        opened to the internet. Rules are not declared inline, so Pulumi leaves EMR's alone."""
+        groups = {}
+        for role, purpose in (
+            ("master", "EMR master node"),
+            ("workers", "EMR core and task nodes"),
+            ("service", "EMR service access in a private subnet"),
+        ):
+            groups[role] = aws.ec2.SecurityGroup(
+                f"{name}-{role}",
+                vpc_id=args.vpc_id,
+                description=f"{purpose} (rules managed by EMR)",
+                # Groups reference each other; EMR's rules must go before the groups can.
+                revoke_rules_on_delete=True,
+                tags={**tags, "Name": f"{name}-{role}"},
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        for role in ("master", "workers"):
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-{role}-https-out",
+                security_group_id=groups[role].id,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                # S3 and DynamoDB gateway endpoints answer on public addresses.
+                cidr_ipv4="0.0.0.0/0",
+                description="AWS APIs over TLS (endpoints; NAT when egress is enabled)",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        return groups
+
+    def _security_configuration(self, name: str, args: ClusterArgs) -> pulumi.Output[str]:
+        certificates_uri = self._in_transit_certificates(name, args)
+        return pulumi.Output.json_dumps(
+            {
+                "EncryptionConfiguration": {
+                    "EnableAtRestEncryption": True,
+                    "EnableInTransitEncryption": True,
+                    "AtRestEncryptionConfiguration": {
+                        "S3EncryptionConfiguration": {
+                            "EncryptionMode": "SSE-KMS",
+                            "AwsKmsKey": args.kms_key_arn,
+                        },
+                        "LocalDiskEncryptionConfiguration": {
+                            "EncryptionKeyProviderType": "AwsKms",
+                            "AwsKmsKey": args.kms_key_arn,
+                            "EnableEbsEncryption": True,
+                        },
+                    },
+                    "InTransitEncryptionConfiguration": {
+                        "TLSCertificateConfiguration": {
+                            "CertificateProviderType": "PEM",
+                            "S3Object": certificates_uri,
+                        }
+                    },
+                }
+            }
+        )
+
+    def _in_transit_certificates(self, name: str, args: ClusterArgs) -> pulumi.Output[str]:
+        """EMR's in-transit encryption wants PEM files in a zip on S3. The key lives in the
+        Pulumi state as a secret and in the encrypted, private artifacts bucket."""
+        child = pulumi.ResourceOptions(parent=self)
+        key = tls.PrivateKey(f"{name}-tls", algorithm="RSA", rsa_bits=2048, opts=child)
+        # Node names are <ip>.ec2.internal in us-east-1 and <ip>.<region>.compute.internal
+        # elsewhere.
+        certificate = tls.SelfSignedCert(
+            f"{name}-tls",
+            private_key_pem=key.private_key_pem,
+            subject={"common_name": "*.compute.internal", "organization": "kappa"},
+            dns_names=["*.ec2.internal", "*.compute.internal", "*.*.compute.internal"],
+            validity_period_hours=2 * 365 * 24,
+            early_renewal_hours=30 * 24,
+            allowed_uses=["key_encipherment", "digital_signature", "server_auth", "client_auth"],
+            opts=child,
+        )
+        bundle = pulumi.Output.all(key.private_key_pem, certificate.cert_pem).apply(
+            lambda pems: base64.b64encode(
+                deterministic_zip(
+                    {
+                        "privateKey.pem": pems[0].encode(),
+                        "certificateChain.pem": pems[1].encode(),
+                        "trustedCertificates.pem": pems[1].encode(),
+                    }
+                )
+            ).decode()
+        )
+        aws.s3.BucketObjectv2(
+            f"{name}-tls",
+            bucket=args.artifacts_bucket,
+            key=f"security/{name}-in-transit-tls.zip",
+            content_base64=pulumi.Output.secret(bundle),
+            opts=child,
+        )
+        return pulumi.Output.format(
+            "s3://{0}/security/{1}-in-transit-tls.zip", args.artifacts_bucket, name
+        )
+
+    @staticmethod
+    def _instance_type(
+        instance_type: str, args: ClusterArgs
+    ) -> aws.emr.InstanceFleetInstanceTypeConfigArgsDict:
+        return {
+            "instance_type": instance_type,
+            "weighted_capacity": 1,
+            "ebs_configs": [{"size": args.disk_gib, "type": "gp3", "volumes_per_instance": 1}],
+        }
+
+    def _task_fleet(self, name: str, cluster: aws.emr.Cluster, args: ClusterArgs) -> None:
+        spot = args.task_capacity == "spot"
+        configs = [self._instance_type(t, args) for t in args.task_types]
+        if spot:
+            for config in configs:
+                # Never pay more than on-demand; price-capacity-optimized picks the pools.
+                config["bid_price_as_percentage_of_on_demand_price"] = 100
+        aws.emr.InstanceFleet(
+            f"{name}-task",
+            cluster_id=cluster.id,
+            name="task",
+            target_spot_capacity=args.task_min if spot else 0,
+            target_on_demand_capacity=0 if spot else args.task_min,
+            instance_type_configs=configs,
+            launch_specifications={
+                "spot_specifications": (
+                    [
+                        {
+                            "allocation_strategy": args.spot_allocation,
+                            "timeout_action": args.spot_timeout_action,
+                            "timeout_duration_minutes": args.spot_timeout_minutes,
+                        }
+                    ]
+                    if spot
+                    else []
+                ),
+                "on_demand_specifications": [{"allocation_strategy": "lowest-price"}],
+            },
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                ignore_changes=["targetSpotCapacity", "targetOnDemandCapacity"],
+            ),
+        )

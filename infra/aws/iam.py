@@ -1,0 +1,198 @@
+"""The cluster's two identities: EMR's service role and the nodes' instance profile.
+
+The nodes' permissions are a customer-managed policy naming this stack's stream, buckets,
+tables and key: AWS's AmazonElasticMapReduceforEC2Role grants `s3:*` and more on `*` and is
+on its way out with no managed replacement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.aws.policy import assume_role_policy, document, statement
+
+EMR_SERVICE_POLICY_V2 = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
+
+KINESIS_READ = (
+    "kinesis:DescribeStream",
+    "kinesis:DescribeStreamSummary",
+    "kinesis:GetRecords",
+    "kinesis:GetShardIterator",
+    "kinesis:ListShards",
+    "kinesis:SubscribeToShard",
+)
+KINESIS_CONSUMERS = (
+    "kinesis:DescribeStreamConsumer",
+    "kinesis:RegisterStreamConsumer",
+    "kinesis:SubscribeToShard",
+)
+S3_READ = ("s3:GetObject", "s3:GetObjectVersion")
+S3_WRITE = (
+    "s3:AbortMultipartUpload",
+    "s3:DeleteObject",
+    "s3:GetObject",
+    "s3:ListMultipartUploadParts",
+    "s3:PutObject",
+)
+S3_LIST = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads")
+DYNAMODB_WRITE = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+)
+KMS_USE = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
+# What EMR's node daemons ask of the EMR API about their own cluster.
+EMR_NODE_READ = (
+    "elasticmapreduce:DescribeCluster",
+    "elasticmapreduce:DescribeStep",
+    "elasticmapreduce:ListBootstrapActions",
+    "elasticmapreduce:ListInstanceFleets",
+    "elasticmapreduce:ListInstanceGroups",
+    "elasticmapreduce:ListInstances",
+    "elasticmapreduce:ListSteps",
+)
+
+
+@dataclass(frozen=True)
+class ClusterIdentityArgs:
+    region: str
+    stream_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    # Buckets the job reads only (artifacts) and buckets it writes (archive, checkpoints, ...).
+    read_bucket_arns: Sequence[pulumi.Input[str]]
+    write_bucket_arns: Sequence[pulumi.Input[str]]
+    table_arns: Sequence[pulumi.Input[str]]
+    # The cluster carries this tag; node permissions on the EMR API are limited to it.
+    cluster_tag: tuple[str, str]
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class ClusterIdentity(pulumi.ComponentResource):
+    service_role_arn: pulumi.Output[str]
+    instance_role_arn: pulumi.Output[str]
+    instance_profile_arn: pulumi.Output[str]
+    node_policy: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ClusterIdentityArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("kappa:aws:ClusterIdentity", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
+        tags = dict(args.tags)
+
+        instance_role = aws.iam.Role(
+            f"{name}-nodes",
+            assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
+            description="EMR nodes of this Kappa stack: its stream, buckets, tables, key",
+            tags=tags,
+            opts=child,
+        )
+        self.node_policy = self._node_policy(args, account, partition)
+        aws.iam.RolePolicy(
+            f"{name}-nodes", role=instance_role.id, policy=self.node_policy, opts=child
+        )
+        # EMR requires the instance profile to carry the same name as its role.
+        profile = aws.iam.InstanceProfile(
+            f"{name}-nodes", name=instance_role.name, role=instance_role.name, opts=child
+        )
+
+        service_role = aws.iam.Role(
+            f"{name}-service",
+            assume_role_policy=assume_role_policy("elasticmapreduce.amazonaws.com"),
+            description="EMR service role of this Kappa stack",
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-service-v2",
+            role=service_role.name,
+            policy_arn=EMR_SERVICE_POLICY_V2,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-service",
+            role=service_role.id,
+            policy=document(
+                # The v2 managed policy may pass only roles named EMR_EC2_DefaultRole.
+                statement(
+                    "PassNodeRole",
+                    ["iam:PassRole"],
+                    [instance_role.arn],
+                    condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+                ),
+                # Encrypting the nodes' EBS volumes with the stack key goes through EMR.
+                statement(
+                    "EncryptNodeVolumes",
+                    ["kms:CreateGrant", *KMS_USE],
+                    [args.kms_key_arn],
+                ),
+            ),
+            opts=child,
+        )
+        self.service_role_arn = service_role.arn
+        self.instance_role_arn = instance_role.arn
+        self.instance_profile_arn = profile.arn
+        self.register_outputs(
+            {
+                "service_role_arn": service_role.arn,
+                "instance_role_arn": instance_role.arn,
+                "instance_profile_arn": profile.arn,
+            }
+        )
+
+    @staticmethod
+    def _node_policy(
+        args: ClusterIdentityArgs,
+        account: pulumi.Output[str],
+        partition: pulumi.Output[str],
+    ) -> pulumi.Output[str]:
+        def objects(arns: Sequence[pulumi.Input[str]]) -> list[pulumi.Output[str]]:
+            return [pulumi.Output.concat(arn, "/*") for arn in arns]
+
+        tag_key, tag_value = args.cluster_tag
+        return document(
+            statement("ReadStream", KINESIS_READ, [args.stream_arn]),
+            statement(
+                "EnhancedFanOutConsumers",
+                KINESIS_CONSUMERS,
+                [pulumi.Output.concat(args.stream_arn, "/consumer/*")],
+            ),
+            statement("ListBuckets", S3_LIST, [*args.read_bucket_arns, *args.write_bucket_arns]),
+            statement("ReadArtifacts", S3_READ, objects(args.read_bucket_arns)),
+            statement("WriteData", S3_WRITE, objects(args.write_bucket_arns)),
+            statement("ServingTables", DYNAMODB_WRITE, list(args.table_arns)),
+            statement("UseStackKey", KMS_USE, [args.kms_key_arn]),
+            statement(
+                "DescribeOwnCluster",
+                EMR_NODE_READ,
+                [
+                    pulumi.Output.format(
+                        "arn:{0}:elasticmapreduce:{1}:{2}:cluster/*",
+                        partition,
+                        args.region,
+                        account,
+                    )
+                ],
+                condition={"StringEquals": {f"aws:ResourceTag/{tag_key}": tag_value}},
+            ),
+        )

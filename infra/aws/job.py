@@ -1,0 +1,134 @@
+"""Ships the streaming job to the cluster: bundle, spec per pipeline version, and the run.
+
+Every object is uploaded under a content-addressed key, and the run's command names those
+keys, so a changed job or spec changes the command and replaces the run (see emr_step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.artifacts import Artifact, JobBundle, content_key
+from infra.aws.emr_step import EmrStep
+
+# The init scripts build this virtualenv on every node with the job's dependencies.
+NODE_PYTHON = "/opt/kappa/venv/bin/python"
+
+
+def upload(
+    name: str,
+    bucket: pulumi.Input[str],
+    artifact: Artifact,
+    parent: pulumi.Resource,
+) -> pulumi.Output[str]:
+    """Upload a built artifact under its content-addressed key; return its s3:// URI."""
+    obj = aws.s3.BucketObjectv2(
+        name,
+        bucket=bucket,
+        key=artifact.key,
+        source=pulumi.FileAsset(str(artifact.path)),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    return pulumi.Output.format("s3://{0}/{1}", obj.bucket, obj.key)
+
+
+def spark_submit_command(
+    *,
+    application_name: str,
+    package_uri: str,
+    entry_point_uri: str,
+    spec_uri: str,
+    extra_conf: Mapping[str, str] | None = None,
+) -> list[str]:
+    conf = {
+        # Cluster mode puts the driver in YARN, which restarts it after a failure; failures
+        # older than an hour do not count towards the limit, so a long-lived job survives.
+        "spark.yarn.maxAppAttempts": "4",
+        "spark.yarn.am.attemptFailuresValidityInterval": "1h",
+        "spark.pyspark.python": NODE_PYTHON,
+        "spark.pyspark.driver.python": NODE_PYTHON,
+        **(extra_conf or {}),
+    }
+    command = ["spark-submit", "--deploy-mode", "cluster", "--master", "yarn"]
+    command += ["--name", application_name]
+    for key in sorted(conf):
+        command += ["--conf", f"{key}={conf[key]}"]
+    command += ["--py-files", package_uri, entry_point_uri, "--spec", spec_uri]
+    return command
+
+
+@dataclass(frozen=True)
+class StreamingJobArgs:
+    cluster_id: pulumi.Input[str]
+    region: str
+    artifacts_bucket: pulumi.Input[str]
+    # Where stop markers for runs are written; the job can read it (checkpoints bucket).
+    control_uri: pulumi.Input[str]
+    bundle: JobBundle
+    # Pipeline version -> its spec document (JSON).
+    specs: Mapping[str, pulumi.Input[str]]
+    application_prefix: str = "kappa"
+    extra_conf: Mapping[str, str] = field(default_factory=dict)
+    stop_timeout_seconds: int = 900
+
+
+class StreamingJob(pulumi.ComponentResource):
+    spec_uris: dict[str, pulumi.Output[str]]
+    bundle_uri: pulumi.Output[str]
+    step_ids: dict[str, pulumi.Output[str]]
+
+    def __init__(
+        self, name: str, args: StreamingJobArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("kappa:aws:StreamingJob", name, None, opts)
+        package_uri = upload(f"{name}-package", args.artifacts_bucket, args.bundle.package, self)
+        entry_uri = upload(f"{name}-entry", args.artifacts_bucket, args.bundle.entry_point, self)
+        self.bundle_uri = package_uri
+        self.spec_uris, self.step_ids = {}, {}
+        for version, document in args.specs.items():
+            spec_uri = self._upload_spec(name, version, args.artifacts_bucket, document)
+            application = f"{args.application_prefix}-{version}"
+            command = pulumi.Output.all(package_uri, entry_uri, spec_uri).apply(
+                lambda uris, application=application: spark_submit_command(
+                    application_name=application,
+                    package_uri=uris[0],
+                    entry_point_uri=uris[1],
+                    spec_uri=uris[2],
+                    extra_conf=args.extra_conf,
+                )
+            )
+            step = EmrStep(
+                f"{name}-{version}",
+                cluster_id=args.cluster_id,
+                region=args.region,
+                step_name=application,
+                command=command,
+                control_uri=args.control_uri,
+                stop_timeout_seconds=args.stop_timeout_seconds,
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            )
+            self.spec_uris[version] = spec_uri
+            self.step_ids[version] = step.step_id
+        self.register_outputs(
+            {"bundle_uri": package_uri, "spec_uris": self.spec_uris, "step_ids": self.step_ids}
+        )
+
+    def _upload_spec(
+        self, name: str, version: str, bucket: pulumi.Input[str], document: pulumi.Input[str]
+    ) -> pulumi.Output[str]:
+        key = pulumi.Output.from_input(document).apply(
+            lambda text: content_key(f"specs/{version}", "spec.json", text.encode())
+        )
+        obj = aws.s3.BucketObjectv2(
+            f"{name}-{version}-spec",
+            bucket=bucket,
+            key=key,
+            content=document,
+            content_type="application/json",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return pulumi.Output.format("s3://{0}/{1}", obj.bucket, obj.key)

@@ -1,0 +1,588 @@
+"""The stack's configuration: one typed model, read once, validated before any resource exists.
+
+Stack files hold flat keys (`kappa:brokerRetentionHours`) because Pulumi's project config
+schema can type only strings, integers, booleans and arrays; in code the keys are grouped
+into sections (`config.broker.retention_hours`). Every problem is reported at once, each
+naming the key, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from kappa.spec import PIPELINE_VERSION_PATTERN
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROJECT = "kappa"
+
+Cloud = Literal["aws", "gcp"]
+
+
+class ConfigError(ValueError):
+    """The stack configuration is invalid; `problems` holds one line per offending key."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__(
+            "invalid stack configuration (nothing was created):\n  - " + "\n  - ".join(problems)
+        )
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # Keys that mean something on one cloud only; set on the other cloud they are an error.
+    only_on: ClassVar[dict[str, Cloud]] = {}
+
+
+class BrokerConfig(_Section):
+    mode: Literal["provisioned", "on_demand"] = Field("provisioned", alias="brokerMode")
+    ingest_kib_per_second: int = Field(1024, ge=1, le=10_485_760, alias="brokerIngestKibPerSecond")
+    ingest_records_per_second: int = Field(
+        1000, ge=1, le=10_000_000, alias="brokerIngestRecordsPerSecond"
+    )
+    read_consumers: int = Field(1, ge=1, le=20, alias="brokerReadConsumers")
+    headroom_percent: int = Field(25, ge=0, le=400, alias="brokerHeadroomPercent")
+    shards: int | None = Field(None, ge=1, le=10_000, alias="brokerShards")
+    retention_hours: int = Field(168, ge=1, alias="brokerRetentionHours")
+    max_delivery_attempts: int = Field(10, ge=5, le=100, alias="brokerMaxDeliveryAttempts")
+
+    only_on: ClassVar[dict[str, Cloud]] = {
+        "brokerMode": "aws",
+        "brokerIngestKibPerSecond": "aws",
+        "brokerIngestRecordsPerSecond": "aws",
+        "brokerReadConsumers": "aws",
+        "brokerHeadroomPercent": "aws",
+        "brokerShards": "aws",
+        "brokerMaxDeliveryAttempts": "gcp",
+    }
+
+
+class ClusterConfig(_Section):
+    mode: Literal["long_running", "ephemeral"] = Field("long_running", alias="clusterMode")
+    idle_timeout_minutes: int = Field(60, ge=1, alias="clusterIdleTimeoutMinutes")
+    release: str | None = Field(None, alias="clusterRelease")
+    master_type: str | None = Field(None, alias="clusterMasterType")
+    core_type: str | None = Field(None, alias="clusterCoreType")
+    core_count: int = Field(2, ge=1, le=500, alias="clusterCoreCount")
+    task_types: tuple[str, ...] | None = Field(None, min_length=1, alias="clusterTaskTypes")
+    task_capacity: Literal["spot", "preemptible", "on_demand"] = Field(
+        "spot", alias="clusterTaskCapacity"
+    )
+    task_min: int = Field(0, ge=0, le=1000, alias="clusterTaskMin")
+    task_max: int = Field(4, ge=0, le=1000, alias="clusterTaskMax")
+    spot_timeout_minutes: int = Field(10, ge=5, le=1440, alias="clusterSpotTimeoutMinutes")
+    spot_timeout_action: Literal["SWITCH_TO_ON_DEMAND", "TERMINATE_CLUSTER"] = Field(
+        "SWITCH_TO_ON_DEMAND", alias="clusterSpotTimeoutAction"
+    )
+    spot_allocation: Literal[
+        "price-capacity-optimized",
+        "capacity-optimized",
+        "capacity-optimized-prioritized",
+        "lowest-price",
+        "diversified",
+    ] = Field("price-capacity-optimized", alias="clusterSpotAllocation")
+    disk_gib: int = Field(64, ge=32, le=4096, alias="clusterDiskGib")
+    component_gateway: bool = Field(False, alias="clusterComponentGateway")
+
+    only_on: ClassVar[dict[str, Cloud]] = {
+        "clusterSpotTimeoutMinutes": "aws",
+        "clusterSpotTimeoutAction": "aws",
+        "clusterSpotAllocation": "aws",
+        "clusterComponentGateway": "gcp",
+    }
+
+
+class ServingConfig(_Section):
+    kind: Literal["dynamodb", "rds", "redshift", "bigtable", "cloudsql", "bigquery"] | None = Field(
+        None, alias="servingKind"
+    )
+    ttl_days: int = Field(0, ge=0, le=3650, alias="servingTtlDays")
+    min_nodes: int = Field(1, ge=1, le=1000, alias="servingMinNodes")
+    max_nodes: int = Field(3, ge=1, le=1000, alias="servingMaxNodes")
+    # The Bigtable cluster's zone; None means zone b of the stack's region.
+    zone: str | None = Field(None, pattern=r"^[a-z]+-[a-z]+\d+-[a-z]$", alias="servingZone")
+
+    only_on: ClassVar[dict[str, Cloud]] = {
+        "servingMinNodes": "gcp",
+        "servingMaxNodes": "gcp",
+        "servingZone": "gcp",
+    }
+
+
+class NetworkConfig(_Section):
+    vpc_id: str | None = Field(None, alias="networkVpcId")
+    subnet_ids: tuple[str, ...] | None = Field(None, min_length=1, alias="networkSubnetIds")
+    cidr: str = Field("10.64.0.0/16", alias="networkCidr")
+    egress: Literal["none", "nat"] = Field("none", alias="networkEgress")
+    az_count: int = Field(2, ge=1, le=6, alias="networkAzCount")
+
+    only_on: ClassVar[dict[str, Cloud]] = {"networkAzCount": "aws"}
+
+    @property
+    def bring_your_own(self) -> bool:
+        return self.vpc_id is not None
+
+
+class RetentionConfig(_Section):
+    archive_cold_after_days: int = Field(30, ge=30, le=3650, alias="archiveColdAfterDays")
+    archive_archive_after_days: int = Field(180, ge=31, le=3650, alias="archiveArchiveAfterDays")
+    archive_expire_after_days: int = Field(0, ge=0, le=36500, alias="archiveExpireAfterDays")
+    log_days: int = Field(30, ge=1, le=3650, alias="logRetentionDays")
+    dead_letter_days: int = Field(365, ge=1, le=3650, alias="deadLetterRetentionDays")
+
+
+class PipelineConfig(_Section):
+    versions: tuple[str, ...] = Field(("v1",), min_length=1, max_length=4, alias="pipelineVersions")
+    live_version: str | None = Field(None, alias="pipelineLiveVersion")
+    starting_position: str = Field("earliest", alias="pipelineStartingPosition")
+    trigger_seconds: int = Field(30, ge=1, le=3600, alias="pipelineTriggerSeconds")
+    window_seconds: int = Field(60, ge=1, le=86_400, alias="pipelineWindowSeconds")
+    watermark_seconds: int = Field(600, ge=0, le=604_800, alias="pipelineWatermarkSeconds")
+    event_id_field: str = Field("event_id", min_length=1, alias="eventIdField")
+    event_key_field: str = Field("key", min_length=1, alias="eventKeyField")
+    event_time_field: str = Field("event_time", min_length=1, alias="eventTimeField")
+    event_value_fields: tuple[str, ...] = Field(("value",), min_length=1, alias="eventValueFields")
+
+    @property
+    def live(self) -> str:
+        return self.live_version or self.versions[0]
+
+
+class GeneralConfig(_Section):
+    cloud: Cloud = Field(alias="cloud")
+    environment: str = Field("dev", pattern=r"^[a-z][a-z0-9-]{0,15}$", alias="environment")
+    deletion_protection: bool | None = Field(None, alias="deletionProtection")
+    tags: dict[str, str] = Field(default_factory=dict, alias="tags")
+    kms_key: str | None = Field(None, alias="kmsKey")
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "general": GeneralConfig,
+    "broker": BrokerConfig,
+    "cluster": ClusterConfig,
+    "serving": ServingConfig,
+    "network": NetworkConfig,
+    "retention": RetentionConfig,
+    "pipeline": PipelineConfig,
+}
+
+# Where a concept is the same on both clouds the key is the same; only defaults differ.
+CLOUD_DEFAULTS: dict[Cloud, dict[str, Any]] = {
+    "aws": {
+        "release": "emr-spark-8.0.0",
+        "master_type": "m6i.xlarge",
+        "core_type": "m6i.xlarge",
+        "task_types": ("m6i.xlarge", "m6a.xlarge", "m5.xlarge", "m5a.xlarge"),
+        "serving_kind": "dynamodb",
+    },
+    "gcp": {
+        "release": "3.0-debian12",
+        "master_type": "n2-standard-4",
+        "core_type": "n2-standard-4",
+        "task_types": ("n2-standard-4",),
+        "serving_kind": "bigtable",
+    },
+}
+
+SERVING_KINDS: dict[Cloud, tuple[str, ...]] = {
+    "aws": ("dynamodb", "rds", "redshift"),
+    "gcp": ("bigtable", "cloudsql", "bigquery"),
+}
+# Kinds the config accepts as words but the stacks do not build yet.
+SERVING_KINDS_NOT_YET_BUILT = ("rds", "redshift", "cloudsql", "bigquery")
+
+BROKER_RETENTION_HOURS: dict[Cloud, tuple[int, int]] = {
+    "aws": (24, 8760),  # Kinesis: 24 h to 365 days
+    "gcp": (1, 744),  # Pub/Sub topic retention: up to 31 days
+}
+IDLE_TIMEOUT_MINUTES: dict[Cloud, tuple[int, int]] = {
+    "aws": (1, 10_080),  # EMR AutoTerminationPolicy: 60 s to 7 days
+    "gcp": (10, 20_160),  # Dataproc idleDeleteTtl: 10 min to 14 days
+}
+INSTANCE_TYPE_PATTERN: dict[Cloud, str] = {
+    "aws": r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
+    "gcp": r"^[a-z][a-z0-9]*-[a-z0-9-]+$",
+}
+KMS_KEY_PATTERN: dict[Cloud, str] = {
+    "aws": r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$",
+    "gcp": r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$",
+}
+NETWORK_ID_PATTERN: dict[Cloud, tuple[str, str]] = {
+    "aws": (r"^vpc-[0-9a-f]{8,17}$", r"^subnet-[0-9a-f]{8,17}$"),
+    "gcp": (
+        r"^(projects/[^/]+/global/networks/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$",
+        r"^(projects/[^/]+/regions/[^/]+/subnetworks/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$",
+    ),
+}
+GCP_LABEL_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+GCP_LABEL_VALUE_PATTERN = r"^[a-z0-9_-]{0,63}$"
+
+
+class StackConfig(BaseModel):
+    """The whole validated configuration of one stack."""
+
+    model_config = ConfigDict(frozen=True)
+
+    cloud: Cloud
+    region: str
+    project: str | None  # the GCP project; None on AWS
+    stack: str
+    general: GeneralConfig
+    broker: BrokerConfig
+    cluster: ClusterConfig
+    serving: ServingConfig
+    network: NetworkConfig
+    retention: RetentionConfig
+    pipeline: PipelineConfig
+
+    @property
+    def environment(self) -> str:
+        return self.general.environment
+
+    @property
+    def deletion_protection(self) -> bool:
+        """On unless set: only a `dev` environment may lose stateful resources with the stack."""
+        if self.general.deletion_protection is not None:
+            return self.general.deletion_protection
+        return self.general.environment != "dev"
+
+    @property
+    def release(self) -> str:
+        return self.cluster.release or CLOUD_DEFAULTS[self.cloud]["release"]
+
+    @property
+    def master_type(self) -> str:
+        return self.cluster.master_type or CLOUD_DEFAULTS[self.cloud]["master_type"]
+
+    @property
+    def core_type(self) -> str:
+        return self.cluster.core_type or CLOUD_DEFAULTS[self.cloud]["core_type"]
+
+    @property
+    def task_types(self) -> tuple[str, ...]:
+        return self.cluster.task_types or CLOUD_DEFAULTS[self.cloud]["task_types"]
+
+    @property
+    def serving_kind(self) -> str:
+        return self.serving.kind or CLOUD_DEFAULTS[self.cloud]["serving_kind"]
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """User tags plus the ones that say which stack owns a resource."""
+        base = {"project": PROJECT, "stack": self.stack, "environment": self.environment}
+        return {**base, **self.general.tags}
+
+    @classmethod
+    def parse(
+        cls,
+        values: Mapping[str, Any],
+        *,
+        region: str | None,
+        stack: str,
+        project: str | None = None,
+    ) -> StackConfig:
+        """Validate flat project keys (without the `kappa:` prefix); raise ConfigError."""
+        values = {key: _decode(value) for key, value in values.items()}
+        problems = _unknown_keys(values)
+        sections: dict[str, _Section] = {}
+        for section_name, model in SECTIONS.items():
+            own = {k: v for k, v in values.items() if k in _aliases(model)}
+            try:
+                sections[section_name] = model.model_validate(own)
+            except ValidationError as error:
+                problems += [_describe(item, own) for item in error.errors()]
+        general = sections.get("general")
+        if general is None or len(sections) < len(SECTIONS):
+            raise ConfigError(problems)
+        cloud = general.cloud  # type: ignore[attr-defined]
+        region_problems = _check_region(cloud, region, project)
+        if region_problems:
+            raise ConfigError(problems + region_problems)
+        config = cls(
+            cloud=cloud,
+            region=region or "",
+            project=project,
+            stack=stack,
+            **sections,  # type: ignore[arg-type]
+        )
+        problems += _cross_checks(config, set(values))
+        if problems:
+            raise ConfigError(problems)
+        return config
+
+
+def load_config() -> StackConfig:
+    """Read this stack's configuration from Pulumi; call once, before declaring resources."""
+    import pulumi
+
+    values = _project_config(pulumi)
+    cloud = values.get("cloud")
+    provider = pulumi.Config(cloud) if cloud in ("aws", "gcp") else None
+    region = provider.get("region") if provider else None
+    project = provider.get("project") if provider and cloud == "gcp" else None
+    return StackConfig.parse(values, region=region, stack=pulumi.get_stack(), project=project)
+
+
+def _project_config(pulumi: Any) -> dict[str, Any]:
+    """All `kappa:` keys set for the stack, so that misspelt keys are caught, not ignored.
+
+    pulumi.Config can only look keys up by name; the full map lives in the runtime's config
+    (set by the language host) or in PULUMI_CONFIG (older hosts), so both are read.
+    """
+    from pulumi.runtime import config as runtime_config
+
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    prefix = f"{PROJECT}:"
+    return {k.removeprefix(prefix): v for k, v in merged.items() if k.startswith(prefix)}
+
+
+def all_keys() -> dict[str, tuple[type[_Section], str]]:
+    """Every flat key, with its section model and field name."""
+    keys = {}
+    for model in SECTIONS.values():
+        for field_name, field in model.model_fields.items():
+            keys[field.alias or field_name] = (model, field_name)
+    return keys
+
+
+def _aliases(model: type[_Section]) -> set[str]:
+    return {field.alias or name for name, field in model.model_fields.items()}
+
+
+def _decode(value: Any) -> Any:
+    # Pulumi hands arrays and objects to the program as JSON text.
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _unknown_keys(values: Mapping[str, Any]) -> list[str]:
+    known = list(all_keys())
+    problems = []
+    for key in sorted(set(values) - set(known)):
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {PROJECT}:{close[0]}?" if close else ""
+        problems.append(f"{PROJECT}:{key} is not a key of this project{hint}")
+    return problems
+
+
+def _describe(item: Any, given: Mapping[str, Any]) -> str:
+    location = list(item["loc"])
+    key = str(location.pop(0)) if location else "(section)"
+    suffix = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)
+    if item["type"] == "missing":
+        return f"{PROJECT}:{key} is required: {item['msg']}"
+    value = given.get(key, item.get("input"))
+    return f"{PROJECT}:{key}{suffix}: got {value!r}; {item['msg']}"
+
+
+def _check_region(cloud: Cloud, region: str | None, project: str | None) -> list[str]:
+    problems = []
+    if not region:
+        problems.append(
+            f"{cloud}:region is required: set it with `pulumi config set {cloud}:region`"
+        )
+    elif not re.match(r"^[a-z]+(-[a-z]+)+-?\d+$", region):
+        problems.append(f"{cloud}:region: got {region!r}; expected a region name like us-east-1")
+    if cloud == "gcp" and not project:
+        problems.append("gcp:project is required: set it with `pulumi config set gcp:project`")
+    return problems
+
+
+def _cross_checks(config: StackConfig, given: set[str]) -> list[str]:
+    """Rules that depend on the cloud or on several keys at once."""
+    cloud = config.cloud
+    problems: list[str] = []
+
+    def bad(key: str, value: Any, expected: str) -> None:
+        problems.append(f"{PROJECT}:{key}: got {value!r}; {expected}")
+
+    for model in SECTIONS.values():
+        for key, owner in model.only_on.items():
+            if key in given and owner != cloud:
+                problems.append(
+                    f"{PROJECT}:{key} applies to {owner} stacks only (cloud is {cloud})"
+                )
+
+    low, high = BROKER_RETENTION_HOURS[cloud]
+    if not low <= config.broker.retention_hours <= high:
+        bad(
+            "brokerRetentionHours", config.broker.retention_hours, f"{cloud} allows {low} to {high}"
+        )
+    if config.broker.shards is not None and config.broker.mode == "on_demand":
+        bad("brokerShards", config.broker.shards, "leave it unset when brokerMode is on_demand")
+
+    cluster = config.cluster
+    low, high = IDLE_TIMEOUT_MINUTES[cloud]
+    if not low <= cluster.idle_timeout_minutes <= high:
+        bad(
+            "clusterIdleTimeoutMinutes",
+            cluster.idle_timeout_minutes,
+            f"{cloud} allows {low}-{high}",
+        )
+    release_prefix = {"aws": "emr-spark-8.", "gcp": "3."}[cloud]
+    if not config.release.startswith(release_prefix):
+        bad(
+            "clusterRelease",
+            config.release,
+            f"the job needs Spark 4: use a release starting with {release_prefix!r}",
+        )
+    for key, types in (
+        ("clusterMasterType", (config.master_type,)),
+        ("clusterCoreType", (config.core_type,)),
+        ("clusterTaskTypes", config.task_types),
+    ):
+        for machine in types:
+            if not re.match(INSTANCE_TYPE_PATTERN[cloud], machine):
+                bad(key, machine, f"not a {cloud} machine type")
+    if len(set(config.task_types)) != len(config.task_types):
+        bad("clusterTaskTypes", list(config.task_types), "list each type once")
+    if cloud == "aws" and cluster.task_capacity == "spot" and not 3 <= len(config.task_types) <= 30:
+        bad(
+            "clusterTaskTypes",
+            list(config.task_types),
+            "a spot task fleet needs 3 to 30 instance types to find capacity",
+        )
+    if cloud == "aws" and len({machine.partition(".")[2] for machine in config.task_types}) > 1:
+        bad(
+            "clusterTaskTypes",
+            list(config.task_types),
+            "use one size (e.g. all xlarge): fleet capacity counts instances",
+        )
+    if cloud == "gcp" and len(config.task_types) != 1:
+        bad("clusterTaskTypes", list(config.task_types), "Dataproc secondary workers take one type")
+    if cloud == "aws" and cluster.task_capacity == "preemptible":
+        bad("clusterTaskCapacity", cluster.task_capacity, "aws allows spot or on_demand")
+    if cluster.task_min > cluster.task_max:
+        bad(
+            "clusterTaskMin",
+            cluster.task_min,
+            f"must not exceed clusterTaskMax ({cluster.task_max})",
+        )
+    if cloud == "gcp" and cluster.core_count < 2:
+        bad("clusterCoreCount", cluster.core_count, "a standard Dataproc cluster needs 2 or more")
+
+    kind = config.serving_kind
+    if kind not in SERVING_KINDS[cloud]:
+        bad("servingKind", kind, f"{cloud} serves from one of {list(SERVING_KINDS[cloud])}")
+    elif kind in SERVING_KINDS_NOT_YET_BUILT:
+        bad("servingKind", kind, f"not built yet; use {CLOUD_DEFAULTS[cloud]['serving_kind']}")
+    if config.serving.min_nodes > config.serving.max_nodes:
+        bad("servingMinNodes", config.serving.min_nodes, "must not exceed servingMaxNodes")
+
+    problems += _check_network(config)
+    problems += _check_tags(cloud, config.general.tags)
+
+    if config.general.kms_key and not re.match(KMS_KEY_PATTERN[cloud], config.general.kms_key):
+        bad(
+            "kmsKey", config.general.kms_key, f"expected a key of the form {KMS_KEY_PATTERN[cloud]}"
+        )
+
+    retention = config.retention
+    if retention.archive_archive_after_days <= retention.archive_cold_after_days:
+        bad(
+            "archiveArchiveAfterDays",
+            retention.archive_archive_after_days,
+            f"must be later than archiveColdAfterDays ({retention.archive_cold_after_days})",
+        )
+    expire = retention.archive_expire_after_days
+    if expire and expire <= retention.archive_archive_after_days:
+        bad("archiveExpireAfterDays", expire, "0 (keep) or later than archiveArchiveAfterDays")
+
+    problems += _check_pipeline(config.pipeline)
+    return problems
+
+
+def _check_network(config: StackConfig) -> list[str]:
+    network, cloud = config.network, config.cloud
+    problems = []
+    if (network.vpc_id is None) != (network.subnet_ids is None):
+        problems.append(
+            f"{PROJECT}:networkVpcId and {PROJECT}:networkSubnetIds go together: "
+            "set both to bring your own network, or neither to create one"
+        )
+    vpc_pattern, subnet_pattern = NETWORK_ID_PATTERN[cloud]
+    if network.vpc_id is not None and not re.match(vpc_pattern, network.vpc_id):
+        problems.append(f"{PROJECT}:networkVpcId: got {network.vpc_id!r}; not a {cloud} network id")
+    for subnet in network.subnet_ids or ():
+        if not re.match(subnet_pattern, subnet):
+            problems.append(f"{PROJECT}:networkSubnetIds: got {subnet!r}; not a {cloud} subnet id")
+    if cloud == "gcp" and network.subnet_ids and len(network.subnet_ids) != 1:
+        problems.append(f"{PROJECT}:networkSubnetIds: a Dataproc cluster uses exactly one subnet")
+    try:
+        cidr = ipaddress.IPv4Network(network.cidr)
+        if not (cidr.is_private and 16 <= cidr.prefixlen <= 24):
+            raise ValueError
+    except ValueError:
+        problems.append(
+            f"{PROJECT}:networkCidr: got {network.cidr!r}; expected a private IPv4 range /16 to /24"
+        )
+    return problems
+
+
+def _check_tags(cloud: Cloud, tags: dict[str, str]) -> list[str]:
+    problems = []
+    for key, value in tags.items():
+        if cloud == "aws":
+            if key.lower().startswith("aws:") or not 1 <= len(key) <= 128 or len(value) > 256:
+                problems.append(
+                    f"{PROJECT}:tags.{key}: AWS tags need a key of 1-128 characters not starting "
+                    "with 'aws:' and a value of at most 256"
+                )
+        elif not re.match(GCP_LABEL_PATTERN, key) or not re.match(GCP_LABEL_VALUE_PATTERN, value):
+            problems.append(
+                f"{PROJECT}:tags.{key}: got {value!r}; GCP labels are lower-case letters, digits, "
+                "'_' and '-', keys starting with a letter, at most 63 characters"
+            )
+    return problems
+
+
+def _check_pipeline(pipeline: PipelineConfig) -> list[str]:
+    problems = []
+    for version in pipeline.versions:
+        if not re.match(PIPELINE_VERSION_PATTERN, version):
+            problems.append(
+                f"{PROJECT}:pipelineVersions: got {version!r}; expected {PIPELINE_VERSION_PATTERN}"
+            )
+    if len(set(pipeline.versions)) != len(pipeline.versions):
+        problems.append(f"{PROJECT}:pipelineVersions: got {list(pipeline.versions)}; repeated")
+    live = pipeline.live_version
+    if live is not None and live not in pipeline.versions:
+        problems.append(
+            f"{PROJECT}:pipelineLiveVersion: got {live!r}; must be one of {list(pipeline.versions)}"
+        )
+    if live is None and len(pipeline.versions) > 1:
+        problems.append(
+            f"{PROJECT}:pipelineLiveVersion is required when several versions run "
+            f"({list(pipeline.versions)}): name the one readers use"
+        )
+    position = pipeline.starting_position
+    if position not in ("earliest", "latest"):
+        try:
+            parsed = datetime.fromisoformat(position)
+            if parsed.tzinfo is None:
+                raise ValueError
+        except ValueError:
+            problems.append(
+                f"{PROJECT}:pipelineStartingPosition: got {position!r}; expected earliest, latest "
+                "or an ISO-8601 time with a zone, like 2026-01-31T00:00:00Z"
+            )
+    fields = [
+        pipeline.event_id_field,
+        pipeline.event_key_field,
+        pipeline.event_time_field,
+        *pipeline.event_value_fields,
+    ]
+    repeated = sorted({f for f in fields if fields.count(f) > 1})
+    if repeated:
+        problems.append(f"{PROJECT}:eventValueFields: event field names repeat: {repeated}")
+    return problems

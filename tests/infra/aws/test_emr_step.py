@@ -1,0 +1,220 @@
+"""The EMR step provider against moto's EMR and S3 (moto has no cancel_steps; a proxy
+records that one call and passes every other through to moto)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.emr.models import emr_backends
+
+import infra.aws.emr_step as emr_step
+from infra.aws.emr_step import EmrStepProvider
+
+REGION = "eu-west-1"
+CONTROL_BUCKET = "checkpoints"
+
+
+class CancelRecordingEmr:
+    def __init__(self, client: Any, cancelled: list[dict[str, Any]]) -> None:
+        self._client = client
+        self._cancelled = cancelled
+
+    def cancel_steps(self, **request: Any) -> dict[str, Any]:
+        self._cancelled.append(request)
+        return {"CancelStepsInfoList": []}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    cancelled: list[dict[str, Any]] = []
+    with mock_aws():
+        boto3.client("s3", region_name=REGION).create_bucket(
+            Bucket=CONTROL_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+        )
+        real_client = emr_step._client
+
+        def client(service: str, props: dict[str, Any]) -> Any:
+            made = real_client(service, props)
+            return CancelRecordingEmr(made, cancelled) if service == "emr" else made
+
+        monkeypatch.setattr(emr_step, "_client", client)
+        yield cancelled
+
+
+@pytest.fixture
+def cluster_id(aws) -> str:
+    emr = boto3.client("emr", region_name=REGION)
+    return emr.run_job_flow(
+        Name="kappa-test",
+        ReleaseLabel="emr-spark-8.0.0",
+        Instances={
+            "KeepJobFlowAliveWhenNoSteps": True,
+            "InstanceCount": 1,
+            "MasterInstanceType": "m6i.xlarge",
+        },
+        JobFlowRole="nodes",
+        ServiceRole="service",
+    )["JobFlowId"]
+
+
+def started(provider: EmrStepProvider, properties: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    result = provider.create(properties)
+    assert result.outs is not None
+    return result.id, result.outs
+
+
+def props(cluster_id: str, **changes: Any) -> dict[str, Any]:
+    return {
+        "cluster_id": cluster_id,
+        "region": REGION,
+        "step_name": "kappa-test-v1",
+        "command": ["spark-submit", "s3://artifacts/jobs/run_pipeline-1.py", "--spec", "s3://a/s1"],
+        "control_uri": f"s3://{CONTROL_BUCKET}/_control",
+        "stop_timeout_seconds": 60,
+        **changes,
+    }
+
+
+def step(cluster_id: str, step_id: str) -> dict[str, Any]:
+    emr = boto3.client("emr", region_name=REGION)
+    return emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]
+
+
+def set_step_state(cluster_id: str, step_id: str, state: str) -> None:
+    cluster = emr_backends[DEFAULT_ACCOUNT_ID][REGION].clusters[cluster_id]
+    (found,) = [s for s in cluster.steps if s.id == step_id]
+    found.state = state
+
+
+def marker_exists(uri: str) -> bool:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=bucket, Prefix=key)
+    return listed.get("KeyCount", 0) == 1
+
+
+def test_create_adds_the_job_as_a_step_with_its_stop_marker(cluster_id: str):
+    step_id, outs = started(EmrStepProvider(), props(cluster_id))
+    added = step(cluster_id, step_id)
+    arguments = added["Config"]["Args"]
+    assert arguments[:4] == props(cluster_id)["command"]
+    assert arguments[-2] == "--stop-marker"
+    assert arguments[-1] == outs["stop_marker"]
+    assert outs["stop_marker"].startswith(f"s3://{CONTROL_BUCKET}/_control/kappa-test-v1/")
+    assert added["ActionOnFailure"] == "CONTINUE"
+    assert outs["step_id"] == step_id
+
+
+def test_each_run_gets_its_own_stop_marker(cluster_id: str):
+    provider = EmrStepProvider()
+    (_, first), (_, second) = (
+        started(provider, props(cluster_id)),
+        started(provider, props(cluster_id)),
+    )
+    assert first["stop_marker"] != second["stop_marker"]
+
+
+def test_a_new_command_replaces_the_run_stopping_the_old_one_first(cluster_id: str):
+    old = props(cluster_id)
+    new = props(cluster_id, command=[*old["command"][:-1], "s3://a/s2"])
+    diff = EmrStepProvider().diff("s-1", old, new)
+    assert diff.changes is True
+    assert diff.replaces == ["command"]
+    assert diff.delete_before_replace is True
+
+
+def test_a_new_stop_timeout_changes_nothing_that_runs(cluster_id: str):
+    diff = EmrStepProvider().diff(
+        "s-1", props(cluster_id), props(cluster_id, stop_timeout_seconds=5)
+    )
+    assert diff.changes is True
+    assert diff.replaces == []
+
+
+def test_an_unchanged_run_is_left_alone(cluster_id: str):
+    diff = EmrStepProvider().diff("s-1", props(cluster_id), props(cluster_id))
+    assert diff.changes is False
+
+
+def test_delete_asks_the_run_to_stop_and_waits_for_it(
+    aws: list[dict[str, Any]], cluster_id: str, monkeypatch: pytest.MonkeyPatch
+):
+    provider = EmrStepProvider(poll_seconds=0)
+    step_id, outs = started(provider, props(cluster_id))
+    waits: list[float] = []
+
+    def job_honours_the_marker(seconds: float) -> None:
+        waits.append(seconds)
+        if marker_exists(outs["stop_marker"]):
+            set_step_state(cluster_id, step_id, "COMPLETED")
+
+    monkeypatch.setattr(emr_step.time, "sleep", job_honours_the_marker)
+    provider.delete(step_id, outs)
+    assert marker_exists(outs["stop_marker"])
+    assert step(cluster_id, step_id)["Status"]["State"] == "COMPLETED"
+    assert aws == []  # no cancellation was needed
+    assert waits
+
+
+def test_a_run_that_ignores_the_marker_is_cancelled_and_its_application_killed(
+    aws: list[dict[str, Any]], cluster_id: str, monkeypatch: pytest.MonkeyPatch
+):
+    provider = EmrStepProvider(poll_seconds=0)
+    step_id, outs = started(provider, props(cluster_id, stop_timeout_seconds=0))
+    monkeypatch.setattr(emr_step.time, "sleep", lambda _seconds: None)
+    provider.delete(step_id, outs)
+    assert aws == [
+        {
+            "ClusterId": cluster_id,
+            "StepIds": [step_id],
+            "StepCancellationOption": "SEND_INTERRUPT",
+        }
+    ]
+    steps = boto3.client("emr", region_name=REGION).list_steps(ClusterId=cluster_id)["Steps"]
+    (kill,) = [s for s in steps if s["Name"] == "kill kappa-test-v1"]
+    assert kill["Config"]["Args"][:2] == ["bash", "-c"]
+    assert "yarn application -kill" in kill["Config"]["Args"][2]
+    assert "kappa-test-v1" in kill["Config"]["Args"][2]
+
+
+def test_deleting_a_finished_run_does_nothing(aws: list[dict[str, Any]], cluster_id: str):
+    provider = EmrStepProvider(poll_seconds=0)
+    step_id, outs = started(provider, props(cluster_id))
+    set_step_state(cluster_id, step_id, "FAILED")
+    provider.delete(step_id, outs)
+    assert not marker_exists(outs["stop_marker"])
+    assert aws == []
+
+
+def test_deleting_a_run_on_a_terminated_cluster_does_nothing(
+    aws: list[dict[str, Any]], cluster_id: str
+):
+    provider = EmrStepProvider(poll_seconds=0)
+    step_id, outs = started(provider, props(cluster_id))
+    boto3.client("emr", region_name=REGION).terminate_job_flows(JobFlowIds=[cluster_id])
+    provider.delete(step_id, outs)
+    assert not marker_exists(outs["stop_marker"])
+    assert aws == []
+
+
+def test_the_provider_pickles_by_reference_to_an_importable_module():
+    """Pulumi ships the provider to its provider host with dill; by reference keeps it small
+    and means the host imports infra.aws.emr_step from the project root."""
+    import base64
+    import pickle
+
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    payload = base64.b64decode(serialize_provider(EmrStepProvider()))
+    assert b"infra.aws.emr_step" in payload
+    assert len(payload) < 500
+    assert isinstance(pickle.loads(payload), EmrStepProvider)  # noqa: S301 (our own bytes)

@@ -1,0 +1,133 @@
+"""The whole AWS program for the stack file and its variants."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.infra.conftest import run_main
+from tests.infra.mocks import Recording
+
+REPO = Path(__file__).resolve().parents[3]
+EXPORTS = {
+    "cloud",
+    "region",
+    "broker_name",
+    "broker_id",
+    "buckets",
+    "cluster_id",
+    "cluster_master",
+    "serving_kind",
+    "serving_table",
+    "serving_tables",
+    "job_specs",
+    "job_bundle",
+    "logs_uri",
+}
+
+
+@pytest.fixture(scope="module")
+def aws_yaml_stack() -> Recording:
+    from tests.infra.conftest import fake_wheelhouse_installed
+
+    config = yaml.safe_load((REPO / "Pulumi.aws.yaml").read_text())["config"]
+    with fake_wheelhouse_installed():
+        return run_main(config, stack="aws")
+
+
+def test_the_aws_stack_file_builds_every_layer(aws_yaml_stack: Recording):
+    components = sorted(r.type for r in aws_yaml_stack if r.type.startswith("kappa:aws:"))
+    assert components == [
+        "kappa:aws:Broker",
+        "kappa:aws:Cluster",
+        "kappa:aws:ClusterIdentity",
+        "kappa:aws:Encryption",
+        "kappa:aws:Lake",
+        "kappa:aws:Network",
+        "kappa:aws:Platform",
+        "kappa:aws:Serving",
+        "kappa:aws:StreamingJob",
+    ]
+
+
+def test_the_aws_stack_file_sizes_its_stream_from_its_ingest(aws_yaml_stack: Recording):
+    # 2 MiB/s and 2,000 records/s with 25% headroom: 2.5 shards, so three.
+    assert aws_yaml_stack.one("aws:kinesis/stream:Stream")["shardCount"] == 3
+
+
+def test_the_aws_stack_file_is_production_grade(aws_yaml_stack: Recording):
+    assert aws_yaml_stack.one("aws:dynamodb/table:Table")["deletionProtectionEnabled"] is True
+    assert aws_yaml_stack.one("aws:emr/cluster:Cluster")["terminationProtection"] is True
+    assert all(not b.get("forceDestroy") for b in aws_yaml_stack.of_type("aws:s3/bucket:Bucket"))
+
+
+def test_user_tags_reach_every_taggable_resource(aws_yaml_stack: Recording):
+    tagged = [r for r in aws_yaml_stack if "tags" in r.inputs]
+    assert len(tagged) > 20
+    for resource in tagged:
+        assert resource["tags"]["team"] == "data-platform", resource.name
+        assert resource["tags"]["environment"] == "prod", resource.name
+
+
+def test_exports_are_what_an_operator_needs(aws_yaml_stack: Recording):
+    outputs = aws_yaml_stack.outputs
+    assert set(outputs) == EXPORTS
+    assert outputs["broker_name"] == "kappa-aws-events"
+    assert outputs["serving_table"] == "kappa-aws-aggregates_v1"
+    assert outputs["job_specs"]["v1"].startswith("s3://kappa-aws-artifacts-physical/specs/v1/")
+    assert set(outputs["buckets"]) == {
+        "archive",
+        "checkpoints",
+        "artifacts",
+        "logs",
+        "dead_letters",
+    }
+
+
+def test_on_demand_stream_variant(aws_stack):
+    stream = aws_stack(brokerMode="on_demand").one("aws:kinesis/stream:Stream")
+    assert stream["streamModeDetails"] == {"streamMode": "ON_DEMAND"}
+    assert stream.get("shardCount") is None
+
+
+def test_ephemeral_variant(aws_stack):
+    cluster = aws_stack(clusterMode="ephemeral").one("aws:emr/cluster:Cluster")
+    assert cluster["autoTerminationPolicy"] == {"idleTimeout": 3600}
+
+
+def test_bring_your_own_network_variant(aws_stack):
+    subnets = ["subnet-0aaa1111bbbb2222c", "subnet-0ddd3333eeee4444f"]
+    recording = aws_stack(networkVpcId="vpc-0123456789abcdef0", networkSubnetIds=subnets)
+    assert recording.of_type("kappa:aws:Network") == []
+    assert recording.of_type("aws:ec2/vpc:Vpc") == []
+    cluster = recording.one("aws:emr/cluster:Cluster")
+    assert cluster["ec2Attributes"]["subnetIds"] == subnets
+    groups = recording.of_type("aws:ec2/securityGroup:SecurityGroup")
+    assert {g["vpcId"] for g in groups} == {"vpc-0123456789abcdef0"}
+    # EMR's v2 service policy launches only into subnets carrying its tag.
+    tags = {(t["resourceId"], t["key"], t["value"]) for t in recording.of_type("aws:ec2/tag:Tag")}
+    assert tags == {(s, "for-use-with-amazon-emr-managed-policies", "true") for s in subnets}
+
+
+def test_bring_your_own_key_variant(aws_stack):
+    key = "arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"
+    recording = aws_stack(kmsKey=key)
+    assert recording.of_type("aws:kms/key:Key") == []
+    assert recording.one("aws:kinesis/stream:Stream")["kmsKeyId"] == key
+    assert recording.one("aws:dynamodb/table:Table")["serverSideEncryption"]["kmsKeyArn"] == key
+
+
+def test_replay_variant_runs_two_versions_and_serves_the_live_one(aws_stack):
+    recording = aws_stack(pipelineVersions=["v1", "v2"], pipelineLiveVersion="v2")
+    assert len(recording.of_type("aws:dynamodb/table:Table")) == 2
+    assert len(recording.of_type("pulumi-python:dynamic/kappa:EmrStep")) == 2
+    assert recording.outputs["serving_table"] == "kappa-test-aggregates_v2"
+
+
+def test_two_stacks_never_share_physical_names(aws_stack):
+    first, second = aws_stack(stack="blue"), aws_stack(stack="green")
+    names = lambda r: {x["name"] for x in r if isinstance(x.get("name"), str)}  # noqa: E731
+    shared = names(first) & names(second)
+    assert shared <= {"master", "core", "task"}, shared

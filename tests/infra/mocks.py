@@ -1,0 +1,207 @@
+"""Run Pulumi programs under mocks and record every resource they declare.
+
+Resources are recorded with the inputs the engine would send to the provider (camelCase
+names, numbers as floats), which is what the tests assert on.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+ACCOUNT_ID = "123456789012"
+GCP_PROJECT_NUMBER = "987654321098"
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    parent: str | None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.inputs[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.inputs.get(key, default)
+
+    def json(self, key: str) -> Any:
+        """An input that holds a JSON document (IAM policies, configurations)."""
+        value = self.inputs[key]
+        return json.loads(value) if isinstance(value, str) else value
+
+
+@dataclass
+class Recording:
+    resources: list[Resource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[Resource]:
+        return iter(self.resources)
+
+    def __len__(self) -> int:
+        return len(self.resources)
+
+    def of_type(self, type_token: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str) -> Resource:
+        found = self.of_type(type_token)
+        assert len(found) == 1, f"expected one {type_token}, found {[r.name for r in found]}"
+        return found[0]
+
+    def named(self, name: str, type_token: str | None = None) -> Resource:
+        found = [r for r in self.resources if r.name == name and type_token in (None, r.type)]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def children_of(self, parent_urn_suffix: str) -> list[Resource]:
+        return [r for r in self.resources if r.parent and r.parent.endswith(parent_urn_suffix)]
+
+    def by_id(self, resource_id: str) -> Resource:
+        found = [r for r in self.resources if r.outputs.get("id") == resource_id]
+        assert len(found) == 1, f"expected one resource with id {resource_id}"
+        return found[0]
+
+
+def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes providers compute and components read back (ARNs, names, ids)."""
+    package, _, kind = type_token.partition(":")
+    service = kind.split("/")[0]
+    outputs: dict[str, Any] = {}
+    if package == "aws":
+        physical = inputs.get("name") or inputs.get("bucket") or f"{name}-physical"
+        outputs["name"] = physical
+        arn_service = {"kinesis": "kinesis", "dynamodb": "dynamodb", "kms": "kms"}.get(service)
+        if service == "s3" and type_token.endswith(":Bucket"):
+            outputs["bucket"] = physical
+            outputs["arn"] = f"arn:aws:s3:::{physical}"
+        elif service == "iam":
+            kind_name = type_token.rsplit(":", 1)[-1].lower()
+            outputs["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:{kind_name}/{physical}"
+        elif service == "kinesis":
+            outputs["arn"] = f"arn:aws:kinesis:us-east-1:{ACCOUNT_ID}:stream/{physical}"
+        elif service == "dynamodb":
+            outputs["arn"] = f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/{physical}"
+        elif arn_service:
+            outputs["arn"] = f"arn:aws:{arn_service}:us-east-1:{ACCOUNT_ID}:key/{name}-key-id"
+            outputs["keyId"] = f"{name}-key-id"
+        else:
+            outputs["arn"] = f"arn:aws:{service}:us-east-1:{ACCOUNT_ID}:{name}"
+        if service == "emr" and type_token.endswith(":Cluster"):
+            outputs["masterPublicDns"] = f"ip-10-64-0-10.{name}.internal"
+    elif package == "tls":
+        outputs["privateKeyPem"] = f"-----BEGIN MOCK KEY-----{name}-----END MOCK KEY-----"
+        outputs["certPem"] = f"-----BEGIN CERTIFICATE-----{name}-----END CERTIFICATE-----"
+    elif package == "gcp":
+        physical = inputs.get("name") or f"{name}-physical"
+        outputs["name"] = physical
+        outputs["selfLink"] = f"https://gcp.mock/{service}/{physical}"
+        if type_token.endswith(":Account"):
+            account_id = inputs.get("accountId", name)
+            outputs["email"] = f"{account_id}@mock-project.iam.gserviceaccount.com"
+            outputs["member"] = f"serviceAccount:{outputs['email']}"
+        if type_token.endswith(":Bucket"):
+            outputs["url"] = f"gs://{physical}"
+    return outputs
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.recording = Recording()
+        self.parents: dict[str, str] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        resource_id = f"{args.name}-id"
+        computed = _computed_outputs(args.typ, args.name, args.inputs)
+        outputs = {**computed, **args.inputs, "id": resource_id}
+        parent = self.parents.get(f"{args.typ}::{args.name}") or None
+        self.recording.resources.append(
+            Resource(args.typ, args.name, dict(args.inputs), outputs, parent)
+        )
+        return resource_id, outputs
+
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        return self._invoke(args.token), []
+
+    def _invoke(self, token: str) -> dict[str, Any]:
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci"}
+        if token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+        if token == "aws:index/getRegion:getRegion":
+            return {"name": "us-east-1", "region": "us-east-1"}
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": ["us-east-1a", "us-east-1b", "us-east-1c"], "zoneIds": []}
+        if token == "gcp:organizations/getProject:getProject":
+            return {"number": GCP_PROJECT_NUMBER, "projectId": "mock-project"}
+        if token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
+            return {"emailAddress": f"service-{GCP_PROJECT_NUMBER}@gs-project-accounts.mock"}
+        return {}
+
+
+class _ParentRecordingMonitor(MockMonitor):
+    """MockResourceArgs carries no parent; the monitor sees it in the registration request."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self._recording_mocks = mocks
+
+    def RegisterResource(self, request: Any) -> Any:
+        self._recording_mocks.parents[f"{request.type}::{request.name}"] = request.parent
+        return super().RegisterResource(request)
+
+
+def run_program(
+    program: Callable[[], Any],
+    config: Mapping[str, Any] | None = None,
+    *,
+    stack: str = "test",
+) -> Recording:
+    """Run `program` under fresh mocks with `config` (full keys like `kappa:cloud`).
+
+    Exceptions raised by the program propagate, after whatever it had declared is recorded.
+    """
+    mocks = RecordingMocks()
+    pulumi.runtime.set_all_config({k: _config_text(v) for k, v in (config or {}).items()})
+    pulumi.runtime.set_mocks(
+        mocks, project="kappa", stack=stack, preview=False, monitor=_ParentRecordingMonitor(mocks)
+    )
+    exports: dict[str, Any] = {}
+    original_export = pulumi.export
+
+    def capture_export(name: str, value: Any) -> None:
+        exports[name] = value
+        original_export(name, value)
+
+    pulumi.export = capture_export  # type: ignore[assignment]
+    try:
+        _sync_await(run_pulumi_func(program))
+    finally:
+        pulumi.export = original_export  # type: ignore[assignment]
+    mocks.recording.outputs = {name: resolve(value) for name, value in exports.items()}
+    return mocks.recording
+
+
+def resolve(value: Any) -> Any:
+    """The plain value of an Output (or of a structure holding Outputs)."""
+    output = pulumi.Output.from_input(value)
+    return _sync_await(output.future())
+
+
+def _config_text(value: Any) -> str:
+    # Pulumi passes every config value to the program as text, objects and arrays as JSON.
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)

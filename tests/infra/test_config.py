@@ -1,0 +1,214 @@
+"""The stack configuration: safe defaults, and bad input refused before any resource exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.config import ConfigError, StackConfig, all_keys
+from tests.infra.conftest import AWS_BASE, GCP_BASE, run_main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def parse(cloud: str = "aws", **values: Any) -> StackConfig:
+    region = "eu-west-1" if cloud == "aws" else "europe-west1"
+    project = "acme-data" if cloud == "gcp" else None
+    return StackConfig.parse({"cloud": cloud, **values}, region=region, stack="t", project=project)
+
+
+def test_a_stack_needs_only_cloud_and_region():
+    config = parse("aws")
+    assert config.release == "emr-spark-8.0.0"
+    assert config.serving_kind == "dynamodb"
+    assert config.broker.retention_hours == 168
+    assert config.cluster.task_capacity == "spot"
+    assert len(config.task_types) >= 3
+
+
+def test_gcp_defaults_differ_only_where_the_clouds_do():
+    config = parse("gcp")
+    assert config.release.startswith("3.0")
+    assert config.serving_kind == "bigtable"
+    assert config.task_types == ("n2-standard-4",)
+    assert config.broker.retention_hours == parse("aws").broker.retention_hours
+
+
+def test_deletion_protection_is_on_outside_dev():
+    assert parse(environment="dev").deletion_protection is False
+    assert parse(environment="prod").deletion_protection is True
+    assert parse(environment="prod", deletionProtection="false").deletion_protection is False
+
+
+def test_values_arrive_as_pulumi_text_and_are_decoded():
+    config = parse(
+        clusterTaskTypes='["m6i.2xlarge","m6a.2xlarge","m5.2xlarge"]', clusterTaskMax="9"
+    )
+    assert config.task_types == ("m6i.2xlarge", "m6a.2xlarge", "m5.2xlarge")
+    assert config.cluster.task_max == 9
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as error:
+        parse(
+            brokerRetentionHours=9999, clusterTaskMin=5, clusterTaskMax=2, networkCidr="8.8.8.0/24"
+        )
+    assert len(error.value.problems) == 3
+
+
+def test_a_misspelt_key_gets_a_suggestion():
+    with pytest.raises(
+        ConfigError, match=r"kappa:brokerRetentionHour is not a key.*brokerRetentionHours"
+    ):
+        parse(brokerRetentionHour=200)
+
+
+# Each case: config values, and the key the error must name. All are refused by the whole
+# program before a single resource is declared.
+INVALID_AWS: list[tuple[dict[str, Any], str]] = [
+    ({"cloud": "azure"}, "kappa:cloud"),
+    ({"environment": "Prod!"}, "kappa:environment"),
+    ({"brokerRetentionHours": 12}, "kappa:brokerRetentionHours"),
+    ({"brokerRetentionHours": 9000}, "kappa:brokerRetentionHours"),
+    ({"brokerMode": "serverless"}, "kappa:brokerMode"),
+    ({"brokerMode": "on_demand", "brokerShards": 4}, "kappa:brokerShards"),
+    ({"brokerIngestKibPerSecond": 0}, "kappa:brokerIngestKibPerSecond"),
+    ({"brokerIngestKibPerSecond": "fast"}, "kappa:brokerIngestKibPerSecond"),
+    ({"brokerMaxDeliveryAttempts": 7}, "kappa:brokerMaxDeliveryAttempts"),
+    ({"clusterMode": "forever"}, "kappa:clusterMode"),
+    ({"clusterRelease": "emr-7.14.0"}, "kappa:clusterRelease"),
+    ({"clusterTaskTypes": ["m6i.xlarge"]}, "kappa:clusterTaskTypes"),
+    ({"clusterTaskTypes": ["m6i.xlarge", "m6i.xlarge", "m5.xlarge"]}, "kappa:clusterTaskTypes"),
+    ({"clusterTaskTypes": ["m6i.xlarge", "m5.2xlarge", "m5a.xlarge"]}, "kappa:clusterTaskTypes"),
+    ({"clusterMasterType": "n2-standard-4"}, "kappa:clusterMasterType"),
+    ({"clusterTaskMin": 6, "clusterTaskMax": 2}, "kappa:clusterTaskMin"),
+    ({"clusterTaskCapacity": "preemptible"}, "kappa:clusterTaskCapacity"),
+    ({"clusterSpotTimeoutMinutes": 2}, "kappa:clusterSpotTimeoutMinutes"),
+    ({"clusterSpotAllocation": "cheapest"}, "kappa:clusterSpotAllocation"),
+    ({"clusterIdleTimeoutMinutes": 20000}, "kappa:clusterIdleTimeoutMinutes"),
+    ({"servingKind": "bigtable"}, "kappa:servingKind"),
+    ({"servingKind": "rds"}, "kappa:servingKind"),
+    ({"servingMinNodes": 2}, "kappa:servingMinNodes"),
+    ({"networkVpcId": "vpc-0abc12345678"}, "kappa:networkSubnetIds"),
+    ({"networkVpcId": "my-vpc", "networkSubnetIds": ["subnet-0abc1234"]}, "kappa:networkVpcId"),
+    ({"networkCidr": "8.8.0.0/16"}, "kappa:networkCidr"),
+    ({"networkEgress": "internet"}, "kappa:networkEgress"),
+    ({"tags": {"aws:owner": "me"}}, "kappa:tags.aws:owner"),
+    ({"kmsKey": "alias/mine"}, "kappa:kmsKey"),
+    ({"archiveColdAfterDays": 90, "archiveArchiveAfterDays": 60}, "kappa:archiveArchiveAfterDays"),
+    ({"pipelineVersions": ["v1", "V2"]}, "kappa:pipelineVersions"),
+    ({"pipelineVersions": ["v1", "v2"]}, "kappa:pipelineLiveVersion"),
+    ({"pipelineVersions": ["v1"], "pipelineLiveVersion": "v2"}, "kappa:pipelineLiveVersion"),
+    ({"pipelineStartingPosition": "yesterday"}, "kappa:pipelineStartingPosition"),
+    ({"pipelineStartingPosition": "2026-01-01T00:00:00"}, "kappa:pipelineStartingPosition"),
+    ({"pipelineWindowSeconds": 0}, "kappa:pipelineWindowSeconds"),
+    ({"eventValueFields": ["key"]}, "kappa:eventValueFields"),
+    ({"clusterCoreCount": 0}, "kappa:clusterCoreCount"),
+]
+
+
+@pytest.mark.parametrize(
+    ("values", "key"), INVALID_AWS, ids=[f"{key}-{i}" for i, (_, key) in enumerate(INVALID_AWS)]
+)
+def test_invalid_aws_config_names_the_key_and_declares_nothing(values: dict[str, Any], key: str):
+    config = {**AWS_BASE, **{f"kappa:{k}": v for k, v in values.items()}}
+    recorded: list[Any] = []
+    with pytest.raises(ConfigError) as error:
+        recorded = list(run_main(config))
+    assert key in str(error.value)
+    assert recorded == []
+
+
+def test_a_missing_region_is_named():
+    with pytest.raises(ConfigError, match="aws:region is required"):
+        run_main({"kappa:cloud": "aws"})
+
+
+def test_a_missing_gcp_project_is_named():
+    config = {k: v for k, v in GCP_BASE.items() if k != "gcp:project"}
+    with pytest.raises(ConfigError, match="gcp:project is required"):
+        run_main(config)
+
+
+def test_no_resource_is_declared_when_config_is_invalid():
+    """The program must validate before declaring: the recording stays empty."""
+    from tests.infra.mocks import RecordingMocks
+
+    seen: list[str] = []
+    original = RecordingMocks.new_resource
+
+    def spy(self: RecordingMocks, args: Any) -> Any:
+        seen.append(args.typ)
+        return original(self, args)
+
+    RecordingMocks.new_resource = spy  # type: ignore[method-assign]
+    try:
+        with pytest.raises(ConfigError):
+            run_main({**AWS_BASE, "kappa:brokerRetentionHours": 1})
+    finally:
+        RecordingMocks.new_resource = original  # type: ignore[method-assign]
+    assert seen == []
+
+
+# --- the project file and README agree with the model -------------------------------------
+
+PULUMI_TYPES = {"string": str, "integer": int, "boolean": bool, "array": (list, tuple)}
+
+
+def _declared() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+
+
+def test_every_key_of_the_model_is_declared_in_pulumi_yaml_and_back():
+    assert set(_declared()) == set(all_keys())
+
+
+def test_declared_defaults_equal_the_models_defaults():
+    for key, declaration in _declared().items():
+        if "default" not in declaration:
+            continue
+        model, field_name = all_keys()[key]
+        default = model.model_fields[field_name].get_default(call_default_factory=True)
+        expected = list(default) if isinstance(default, tuple) else default
+        assert declaration["default"] == expected, key
+
+
+def test_declared_types_match_the_model():
+    for key, declaration in _declared().items():
+        if "type" not in declaration:
+            continue
+        model, field_name = all_keys()[key]
+        field = model.model_fields[field_name]
+        default = None if field.is_required() else field.get_default(call_default_factory=True)
+        if default is not None:
+            assert isinstance(default, PULUMI_TYPES[declaration["type"]]), key
+
+
+def test_keys_without_a_yaml_default_are_cloud_specific_or_optional():
+    """A default in Pulumi.yaml is applied on every cloud; cloud-specific keys must not have
+    one, or setting them on the other cloud could not be told from the default."""
+    only_on = {key for model, _ in all_keys().values() for key in model.only_on}
+    for key in only_on:
+        assert "default" not in _declared()[key], key
+
+
+def test_readme_configuration_table_lists_every_key():
+    readme = (REPO / "README.md").read_text()
+    missing = [key for key in all_keys() if f"`{key}`" not in readme]
+    assert missing == []
+
+
+@pytest.mark.parametrize("stack_file", ["Pulumi.aws.yaml", "Pulumi.gcp.yaml"])
+def test_stack_files_are_valid(stack_file: str):
+    values = yaml.safe_load((REPO / stack_file).read_text())["config"]
+    cloud = values["kappa:cloud"]
+    parsed = StackConfig.parse(
+        {k.removeprefix("kappa:"): v for k, v in values.items() if k.startswith("kappa:")},
+        region=values[f"{cloud}:region"],
+        project=values.get("gcp:project"),
+        stack=stack_file.split(".")[1],
+    )
+    assert parsed.cloud == cloud
