@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "jobs"))
 import pulumi
 
 from infra.config import load_config
+from infra.wheelhouse import Platform as NodePlatform
 from infra.wheelhouse import build_wheelhouse
 
 config = load_config()
@@ -18,6 +19,7 @@ if config.cloud == "aws":
 else:
     from infra.gcp.platform import Platform
 
-platform = Platform(f"kappa-{pulumi.get_stack()}", config, wheelhouse=build_wheelhouse())
+wheelhouse = build_wheelhouse(platform=NodePlatform(machine=config.node_machine))
+platform = Platform(f"kappa-{pulumi.get_stack()}", config, wheelhouse=wheelhouse)
 for output_name, value in platform.stack_outputs().items():
     pulumi.export(output_name, value)

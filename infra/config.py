@@ -269,6 +269,11 @@ class StackConfig(BaseModel):
         return self.cluster.task_types or CLOUD_DEFAULTS[self.cloud]["task_types"]
 
     @property
+    def node_machine(self) -> Literal["x86_64", "aarch64"]:
+        """The nodes' CPU, for the wheelhouse; the config refuses a mix of architectures."""
+        return machine_architecture(self.cloud, self.master_type)
+
+    @property
     def serving_kind(self) -> str:
         return self.serving.kind or CLOUD_DEFAULTS[self.cloud]["serving_kind"]
 
@@ -315,6 +320,17 @@ class StackConfig(BaseModel):
         if problems:
             raise ConfigError(problems)
         return config
+
+
+def machine_architecture(cloud: Cloud, machine: str) -> Literal["x86_64", "aarch64"]:
+    """Graviton families carry a `g` after the generation (m7g, c6gn, x2gd) plus a1; Google's
+    Arm machines are the Tau T2A and Axion C4A/N4A series."""
+    if cloud == "aws":
+        family = machine.partition(".")[0]
+        arm = family == "a1" or re.match(r"^[a-z]+\d+[a-z]*g", family) is not None
+    else:
+        arm = machine.split("-")[0] in ("t2a", "c4a", "n4a")
+    return "aarch64" if arm else "x86_64"
 
 
 def load_config() -> StackConfig:
@@ -444,6 +460,15 @@ def _cross_checks(config: StackConfig, given: set[str]) -> list[str]:
         for machine in types:
             if not re.match(INSTANCE_TYPE_PATTERN[cloud], machine):
                 bad(key, machine, f"not a {cloud} machine type")
+    machines = {config.master_type, config.core_type, *config.task_types}
+    architectures = {machine_architecture(cloud, m) for m in machines}
+    if len(architectures) > 1:
+        bad(
+            "clusterTaskTypes",
+            sorted(machines),
+            "master, core and task machines must share one CPU architecture (x86_64 or Arm): "
+            "the job's dependencies are built for one",
+        )
     if len(set(config.task_types)) != len(config.task_types):
         bad("clusterTaskTypes", list(config.task_types), "list each type once")
     if cloud == "aws" and cluster.task_capacity == "spot" and not 3 <= len(config.task_types) <= 30:

@@ -24,6 +24,8 @@ class BrokerArgs:
     shards: int | None = None
     # Seven days by default: the log must outlive a long weekend of a stopped job.
     retention_hours: int = 168
+    # Pulumi refuses to delete the stream: the log is the system of record.
+    protect: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -58,7 +60,7 @@ class Broker(pulumi.ComponentResource):
             kms_key_id=args.kms_key_id,
             shard_level_metrics=["IncomingBytes", "IncomingRecords", "IteratorAgeMilliseconds"],
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.name = stream.name
         self.arn = stream.arn

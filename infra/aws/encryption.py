@@ -14,6 +14,8 @@ from infra.aws.policy import document, statement
 @dataclass(frozen=True)
 class EncryptionArgs:
     deletion_window_days: int = 30
+    # Pulumi refuses to schedule the key's deletion: without it nothing can be read.
+    protect: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -50,7 +52,7 @@ class Encryption(pulumi.ComponentResource):
             deletion_window_in_days=args.deletion_window_days,
             policy=key_policy,
             tags=dict(args.tags),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         aws.kms.Alias(f"{name}-alias", name=f"alias/{name}", target_key_id=key.key_id, opts=child)
         self.key_arn = key.arn

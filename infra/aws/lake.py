@@ -16,6 +16,7 @@ import pulumi_aws as aws
 from infra.aws.policy import deny_insecure_transport, document
 
 BUCKET_ROLES = ("archive", "checkpoints", "artifacts", "logs", "dead_letters")
+PROTECTED_ROLES = ("archive", "checkpoints", "dead_letters")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class LakeArgs:
     dead_letter_days: int = 365
     # Emptying buckets on destroy is for throwaway dev stacks only.
     force_destroy: bool = False
+    # Pulumi refuses to delete the buckets that hold data (not logs or artifacts).
+    protect: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -115,16 +118,26 @@ class Lake(pulumi.ComponentResource):
         super().__init__("kappa:aws:Lake", name, None, opts)
         self.buckets = {}
         for role, plan in _plans(args).items():
-            self.buckets[role] = self._secure_bucket(f"{name}-{role.replace('_', '-')}", plan, args)
+            self.buckets[role] = self._secure_bucket(
+                f"{name}-{role.replace('_', '-')}",
+                plan,
+                args,
+                protect=args.protect and role in PROTECTED_ROLES,
+            )
         self.names = {role: bucket.bucket for role, bucket in self.buckets.items()}
         self.arns = {role: bucket.arn for role, bucket in self.buckets.items()}
         self.uris = {role: pulumi.Output.concat("s3://", b) for role, b in self.names.items()}
         self.register_outputs({"names": self.names, "arns": self.arns, "uris": self.uris})
 
-    def _secure_bucket(self, name: str, plan: _BucketPlan, args: LakeArgs) -> aws.s3.Bucket:
+    def _secure_bucket(
+        self, name: str, plan: _BucketPlan, args: LakeArgs, *, protect: bool
+    ) -> aws.s3.Bucket:
         child = pulumi.ResourceOptions(parent=self)
         bucket = aws.s3.Bucket(
-            name, force_destroy=args.force_destroy, tags=dict(args.tags), opts=child
+            name,
+            force_destroy=args.force_destroy,
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions(parent=self, protect=protect),
         )
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",

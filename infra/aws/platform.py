@@ -40,7 +40,11 @@ class Platform(pulumi.ComponentResource):
         if config.general.kms_key:
             key_arn: pulumi.Input[str] = config.general.kms_key
         else:
-            key_arn = Encryption(name, EncryptionArgs(tags=tags), opts=child).key_arn
+            key_arn = Encryption(
+                name,
+                EncryptionArgs(protect=config.deletion_protection, tags=tags),
+                opts=child,
+            ).key_arn
 
         retention = config.retention
         self.lake = Lake(
@@ -53,6 +57,7 @@ class Platform(pulumi.ComponentResource):
                 log_days=retention.log_days,
                 dead_letter_days=retention.dead_letter_days,
                 force_destroy=not config.deletion_protection,
+                protect=config.deletion_protection,
                 tags=tags,
             ),
             opts=child,
@@ -69,6 +74,7 @@ class Platform(pulumi.ComponentResource):
                 headroom_percent=broker.headroom_percent,
                 shards=broker.shards,
                 retention_hours=broker.retention_hours,
+                protect=config.deletion_protection,
                 tags=tags,
             ),
             opts=child,

@@ -27,6 +27,8 @@ class Resource:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     parent: str | None
+    # Pulumi's `protect` option: the engine refuses to delete the resource.
+    protected: bool = False
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -119,14 +121,22 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.recording = Recording()
         self.parents: dict[str, str] = {}
+        self.protected: set[str] = set()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         resource_id = f"{args.name}-id"
         computed = _computed_outputs(args.typ, args.name, args.inputs)
         outputs = {**computed, **args.inputs, "id": resource_id}
-        parent = self.parents.get(f"{args.typ}::{args.name}") or None
+        identity = f"{args.typ}::{args.name}"
         self.recording.resources.append(
-            Resource(args.typ, args.name, dict(args.inputs), outputs, parent)
+            Resource(
+                args.typ,
+                args.name,
+                dict(args.inputs),
+                outputs,
+                self.parents.get(identity) or None,
+                identity in self.protected,
+            )
         )
         return resource_id, outputs
 
@@ -152,14 +162,17 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
 
 class _ParentRecordingMonitor(MockMonitor):
-    """MockResourceArgs carries no parent; the monitor sees it in the registration request."""
+    """MockResourceArgs carries neither parent nor options; the registration request does."""
 
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
         self._recording_mocks = mocks
 
     def RegisterResource(self, request: Any) -> Any:
-        self._recording_mocks.parents[f"{request.type}::{request.name}"] = request.parent
+        identity = f"{request.type}::{request.name}"
+        self._recording_mocks.parents[identity] = request.parent
+        if request.protect:
+            self._recording_mocks.protected.add(identity)
         return super().RegisterResource(request)
 
 

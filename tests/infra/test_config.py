@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from infra.config import ConfigError, StackConfig, all_keys
-from tests.infra.conftest import AWS_BASE, GCP_BASE, run_main
+from tests.infra.program import AWS_BASE, GCP_BASE, run_main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,6 +41,30 @@ def test_deletion_protection_is_on_outside_dev():
     assert parse(environment="dev").deletion_protection is False
     assert parse(environment="prod").deletion_protection is True
     assert parse(environment="prod", deletionProtection="false").deletion_protection is False
+
+
+@pytest.mark.parametrize(
+    ("cloud", "machine", "architecture"),
+    [
+        ("aws", "m6i.xlarge", "x86_64"),
+        ("aws", "m7g.xlarge", "aarch64"),
+        ("aws", "c6gn.2xlarge", "aarch64"),
+        ("aws", "g5.xlarge", "x86_64"),
+        ("gcp", "n2-standard-4", "x86_64"),
+        ("gcp", "c4a-standard-4", "aarch64"),
+    ],
+)
+def test_node_architecture_follows_the_machine_family(cloud, machine, architecture):
+    task_types = [machine] * 1 if cloud == "gcp" else None
+    values = {"clusterMasterType": machine, "clusterCoreType": machine}
+    if cloud == "aws":
+        size = machine.partition(".")[2]
+        values["clusterTaskTypes"] = [machine, f"c6a.{size}", f"r6a.{size}"]
+        if architecture == "aarch64":
+            values["clusterTaskTypes"] = [machine, f"c7g.{size}", f"r7g.{size}"]
+    else:
+        values["clusterTaskTypes"] = task_types
+    assert parse(cloud, **values).node_machine == architecture
 
 
 def test_values_arrive_as_pulumi_text_and_are_decoded():
@@ -107,6 +131,7 @@ INVALID_AWS: list[tuple[dict[str, Any], str]] = [
     ({"pipelineWindowSeconds": 0}, "kappa:pipelineWindowSeconds"),
     ({"eventValueFields": ["key"]}, "kappa:eventValueFields"),
     ({"clusterCoreCount": 0}, "kappa:clusterCoreCount"),
+    ({"clusterCoreType": "m7g.xlarge"}, "kappa:clusterTaskTypes"),
 ]
 
 

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import AWS_BASE, fake_wheelhouse_installed, run_main
 from tests.infra.mocks import Recording
+from tests.infra.program import AWS_BASE, fake_wheelhouse_installed, run_main
 
 AwsStack = Callable[..., Recording]
 

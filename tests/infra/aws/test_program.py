@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.infra.conftest import run_main
 from tests.infra.mocks import Recording
+from tests.infra.program import run_main
 
 REPO = Path(__file__).resolve().parents[3]
 EXPORTS = {
@@ -30,7 +30,7 @@ EXPORTS = {
 
 @pytest.fixture(scope="module")
 def aws_yaml_stack() -> Recording:
-    from tests.infra.conftest import fake_wheelhouse_installed
+    from tests.infra.program import fake_wheelhouse_installed
 
     config = yaml.safe_load((REPO / "Pulumi.aws.yaml").read_text())["config"]
     with fake_wheelhouse_installed():
@@ -61,6 +61,22 @@ def test_the_aws_stack_file_is_production_grade(aws_yaml_stack: Recording):
     assert aws_yaml_stack.one("aws:dynamodb/table:Table")["deletionProtectionEnabled"] is True
     assert aws_yaml_stack.one("aws:emr/cluster:Cluster")["terminationProtection"] is True
     assert all(not b.get("forceDestroy") for b in aws_yaml_stack.of_type("aws:s3/bucket:Bucket"))
+
+
+def test_stateful_resources_are_protected_outside_dev(aws_yaml_stack: Recording):
+    protected = {r.type for r in aws_yaml_stack if r.protected}
+    assert protected == {
+        "aws:kms/key:Key",
+        "aws:kinesis/stream:Stream",
+        "aws:dynamodb/table:Table",
+        "aws:s3/bucket:Bucket",
+    }
+    buckets = {b.name for b in aws_yaml_stack.of_type("aws:s3/bucket:Bucket") if b.protected}
+    assert buckets == {"kappa-aws-archive", "kappa-aws-checkpoints", "kappa-aws-dead-letters"}
+
+
+def test_nothing_is_protected_in_dev(default_stack: Recording):
+    assert [r.name for r in default_stack if r.protected] == []
 
 
 def test_user_tags_reach_every_taggable_resource(aws_yaml_stack: Recording):
@@ -131,3 +147,22 @@ def test_two_stacks_never_share_physical_names(aws_stack):
     names = lambda r: {x["name"] for x in r if isinstance(x.get("name"), str)}  # noqa: E731
     shared = names(first) & names(second)
     assert shared <= {"master", "core", "task"}, shared
+
+
+def test_graviton_nodes_get_an_arm_wheelhouse(aws_stack):
+    from tests.infra.program import WHEELHOUSE_REQUESTS
+
+    WHEELHOUSE_REQUESTS.clear()
+    graviton = ["m7g.xlarge", "c7g.xlarge", "r7g.xlarge"]
+    aws_stack(
+        clusterMasterType="m7g.xlarge", clusterCoreType="m7g.xlarge", clusterTaskTypes=graviton
+    )
+    assert [r["platform"].machine for r in WHEELHOUSE_REQUESTS] == ["aarch64"]
+
+
+def test_intel_nodes_get_an_x86_wheelhouse(aws_stack):
+    from tests.infra.program import WHEELHOUSE_REQUESTS
+
+    WHEELHOUSE_REQUESTS.clear()
+    aws_stack()
+    assert [r["platform"].machine for r in WHEELHOUSE_REQUESTS] == ["x86_64"]
