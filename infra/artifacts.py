@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,5 +93,41 @@ def build_job_bundle(jobs_dir: Path = JOBS_DIR) -> JobBundle:
     )
 
 
+# `source "$(dirname "${BASH_SOURCE[0]}")/lib/x.sh"  # kappa:inline`: the path is group 1.
+_INLINE_SOURCE = re.compile(
+    rb'^source "\$\(dirname "\$\{BASH_SOURCE\[0\]\}"\)/([^"]+)"\s+# kappa:inline$'
+)
+
+
+def inline_sources(path: Path) -> bytes:
+    """The script with each line ending in `# kappa:inline` replaced by the file it sources.
+
+    A cluster fetches one object per bootstrap script, so files sourced beside it are not
+    there; inlining makes the upload self-contained while the repository keeps one copy.
+    """
+    lines = path.read_bytes().splitlines(keepends=True)
+    return b"".join(_inline_line(path, number, line) for number, line in enumerate(lines, 1))
+
+
+def _inline_line(script: Path, number: int, line: bytes) -> bytes:
+    if not line.rstrip().endswith(b"# kappa:inline"):
+        return line
+    match = _INLINE_SOURCE.match(line.rstrip())
+    if match is None:
+        raise ValueError(
+            f"{script}:{number}: a `# kappa:inline` line must be exactly "
+            f'`source "$(dirname "${{BASH_SOURCE[0]}}")/RELATIVE/PATH"  # kappa:inline`'
+        )
+    sourced = script.parent / match[1].decode()
+    if not sourced.is_file():
+        raise FileNotFoundError(
+            f"{script}:{number} sources {sourced}, which does not exist; restore it or fix "
+            "the path (relative to the script) so the uploaded script can be self-contained"
+        )
+    text = sourced.read_bytes()
+    return text if text.endswith(b"\n") else text + b"\n"
+
+
 def bootstrap_script(filename: str) -> Artifact:
-    return write_artifact("bootstrap", filename, (BOOTSTRAP_DIR / filename).read_bytes())
+    """The script as the cluster receives it: one object, its `# kappa:inline` files inlined."""
+    return write_artifact("bootstrap", filename, inline_sources(BOOTSTRAP_DIR / filename))

@@ -199,7 +199,9 @@ SERVING_KINDS_NOT_YET_BUILT = ("rds", "redshift", "cloudsql", "bigquery")
 
 BROKER_RETENTION_HOURS: dict[Cloud, tuple[int, int]] = {
     "aws": (24, 8760),  # Kinesis: 24 h to 365 days
-    "gcp": (1, 744),  # Pub/Sub topic retention: up to 31 days
+    # Pub/Sub topics keep up to 31 days; under a week the log could not be replayed after a
+    # stopped job's long weekend.
+    "gcp": (168, 744),
 }
 IDLE_TIMEOUT_MINUTES: dict[Cloud, tuple[int, int]] = {
     "aws": (1, 10_080),  # EMR AutoTerminationPolicy: 60 s to 7 days
@@ -272,6 +274,11 @@ class StackConfig(BaseModel):
     def node_machine(self) -> Literal["x86_64", "aarch64"]:
         """The nodes' CPU, for the wheelhouse; the config refuses a mix of architectures."""
         return machine_architecture(self.cloud, self.master_type)
+
+    @property
+    def serving_zone(self) -> str:
+        """GCP: the Bigtable cluster's zone; zone b exists in every Google Cloud region."""
+        return self.serving.zone or f"{self.region}-b"
 
     @property
     def serving_kind(self) -> str:
@@ -507,10 +514,9 @@ def _cross_checks(config: StackConfig, given: set[str]) -> list[str]:
     problems += _check_network(config)
     problems += _check_tags(cloud, config.general.tags)
 
-    if config.general.kms_key and not re.match(KMS_KEY_PATTERN[cloud], config.general.kms_key):
-        bad(
-            "kmsKey", config.general.kms_key, f"expected a key of the form {KMS_KEY_PATTERN[cloud]}"
-        )
+    problems += _check_key(config)
+    if cloud == "gcp" and not config.serving_zone.startswith(f"{config.region}-"):
+        bad("servingZone", config.serving_zone, f"expected a zone of {config.region}")
 
     retention = config.retention
     if retention.archive_archive_after_days <= retention.archive_cold_after_days:
@@ -541,6 +547,11 @@ def _check_network(config: StackConfig) -> list[str]:
     for subnet in network.subnet_ids or ():
         if not re.match(subnet_pattern, subnet):
             problems.append(f"{PROJECT}:networkSubnetIds: got {subnet!r}; not a {cloud} subnet id")
+    if network.bring_your_own and network.egress == "nat":
+        problems.append(
+            f"{PROJECT}:networkEgress: got 'nat'; a network brought along (networkVpcId) keeps "
+            "its own egress, so leave it at none"
+        )
     if cloud == "gcp" and network.subnet_ids and len(network.subnet_ids) != 1:
         problems.append(f"{PROJECT}:networkSubnetIds: a Dataproc cluster uses exactly one subnet")
     try:
@@ -552,6 +563,24 @@ def _check_network(config: StackConfig) -> list[str]:
             f"{PROJECT}:networkCidr: got {network.cidr!r}; expected a private IPv4 range /16 to /24"
         )
     return problems
+
+
+def _check_key(config: StackConfig) -> list[str]:
+    key, cloud = config.general.kms_key, config.cloud
+    if not key:
+        return []
+    if not re.match(KMS_KEY_PATTERN[cloud], key):
+        return [
+            f"{PROJECT}:kmsKey: got {key!r}; expected a key of the form {KMS_KEY_PATTERN[cloud]}"
+        ]
+    # A stream, bucket, table or disk takes a key from its own region only.
+    location = key.split(":")[3] if cloud == "aws" else key.split("/")[3]
+    if location != config.region:
+        return [
+            f"{PROJECT}:kmsKey: got a key in {location!r}; the key must be in the stack's "
+            f"region ({config.region})"
+        ]
+    return []
 
 
 def _check_tags(cloud: Cloud, tags: dict[str, str]) -> list[str]:

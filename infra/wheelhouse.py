@@ -35,6 +35,9 @@ from typing import Literal
 
 from infra.artifacts import BUILD_DIR, JOBS_DIR, Artifact, content_key, digest
 
+# Where the init scripts install the wheelhouse on every node: the job's interpreter.
+NODE_PYTHON = "/opt/kappa/venv/bin/python"
+
 # Bump when the bundle's layout changes, so cached bundles of the old layout are not reused.
 _LAYOUT_VERSION = 1
 BUNDLE_NAME = "wheelhouse.tar"

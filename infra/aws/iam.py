@@ -108,7 +108,7 @@ class ClusterIdentity(pulumi.ComponentResource):
             opts=child,
         )
         self.node_policy = self._node_policy(args, account, partition)
-        aws.iam.RolePolicy(
+        node_grants = aws.iam.RolePolicy(
             f"{name}-nodes", role=instance_role.id, policy=self.node_policy, opts=child
         )
         # EMR requires the instance profile to carry the same name as its role.
@@ -123,13 +123,13 @@ class ClusterIdentity(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        aws.iam.RolePolicyAttachment(
+        managed = aws.iam.RolePolicyAttachment(
             f"{name}-service-v2",
             role=service_role.name,
             policy_arn=EMR_SERVICE_POLICY_V2,
             opts=child,
         )
-        aws.iam.RolePolicy(
+        service_grants = aws.iam.RolePolicy(
             f"{name}-service",
             role=service_role.id,
             policy=document(
@@ -149,9 +149,13 @@ class ClusterIdentity(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.service_role_arn = service_role.arn
-        self.instance_role_arn = instance_role.arn
-        self.instance_profile_arn = profile.arn
+        # A role is usable only once its policies are attached: these outputs resolve after
+        # them, so whatever consumes them (the cluster, whose bootstrap action reads S3 with
+        # the node role at boot) waits for the grants too. A component's depends_on would
+        # not reach the cluster resource inside another component.
+        self.service_role_arn = _after(service_role.arn, managed, service_grants)
+        self.instance_role_arn = _after(instance_role.arn, node_grants)
+        self.instance_profile_arn = _after(profile.arn, node_grants)
         self.register_outputs(
             {
                 "service_role_arn": service_role.arn,
@@ -196,3 +200,8 @@ class ClusterIdentity(pulumi.ComponentResource):
                 condition={"StringEquals": {f"aws:ResourceTag/{tag_key}": tag_value}},
             ),
         )
+
+
+def _after(value: pulumi.Output[str], *resources: pulumi.CustomResource) -> pulumi.Output[str]:
+    """`value`, carrying a dependency on `resources` to whatever consumes it."""
+    return pulumi.Output.all(value, *(r.urn for r in resources)).apply(lambda values: values[0])

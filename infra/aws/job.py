@@ -14,9 +14,7 @@ import pulumi_aws as aws
 
 from infra.artifacts import Artifact, JobBundle, content_key
 from infra.aws.emr_step import EmrStep
-
-# The init scripts build this virtualenv on every node with the job's dependencies.
-NODE_PYTHON = "/opt/kappa/venv/bin/python"
+from infra.wheelhouse import NODE_PYTHON
 
 
 def upload(

@@ -153,8 +153,7 @@ class Platform(pulumi.ComponentResource):
                 ),
                 tags={**tags, CLUSTER_TAG_KEY: name},
             ),
-            # The nodes fetch the bootstrap script with the instance profile's policy.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[identity]),
+            opts=child,
         )
 
         checkpoints = self.lake.names["checkpoints"]

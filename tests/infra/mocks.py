@@ -27,8 +27,12 @@ class Resource:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     parent: str | None
-    # Pulumi's `protect` option: the engine refuses to delete the resource.
+    # What the engine learns besides inputs: Pulumi's `protect` option, the URNs this
+    # resource waits for, and how it is replaced.
     protected: bool = False
+    dependencies: tuple[str, ...] = ()
+    delete_before_replace: bool = False
+    replace_on_changes: tuple[str, ...] = ()
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -68,6 +72,11 @@ class Recording:
 
     def children_of(self, parent_urn_suffix: str) -> list[Resource]:
         return [r for r in self.resources if r.parent and r.parent.endswith(parent_urn_suffix)]
+
+    def depends_on(self, resource: Resource, dependency: Resource) -> bool:
+        """Whether the engine would create `dependency` before `resource`."""
+        wanted = f"{dependency.type}::{dependency.name}"
+        return any(urn.endswith(wanted) for urn in resource.dependencies)
 
     def by_id(self, resource_id: str) -> Resource:
         found = [r for r in self.resources if r.outputs.get("id") == resource_id]
@@ -120,22 +129,24 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
 class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.recording = Recording()
-        self.parents: dict[str, str] = {}
-        self.protected: set[str] = set()
+        self.registrations: dict[str, Any] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         resource_id = f"{args.name}-id"
         computed = _computed_outputs(args.typ, args.name, args.inputs)
         outputs = {**computed, **args.inputs, "id": resource_id}
-        identity = f"{args.typ}::{args.name}"
+        request = self.registrations.get(f"{args.typ}::{args.name}")
         self.recording.resources.append(
             Resource(
                 args.typ,
                 args.name,
                 dict(args.inputs),
                 outputs,
-                self.parents.get(identity) or None,
-                identity in self.protected,
+                parent=(request.parent or None) if request else None,
+                protected=bool(request and request.protect),
+                dependencies=tuple(request.dependencies) if request else (),
+                delete_before_replace=bool(request and request.deleteBeforeReplace),
+                replace_on_changes=tuple(request.replaceOnChanges) if request else (),
             )
         )
         return resource_id, outputs
@@ -169,10 +180,7 @@ class _ParentRecordingMonitor(MockMonitor):
         self._recording_mocks = mocks
 
     def RegisterResource(self, request: Any) -> Any:
-        identity = f"{request.type}::{request.name}"
-        self._recording_mocks.parents[identity] = request.parent
-        if request.protect:
-            self._recording_mocks.protected.add(identity)
+        self._recording_mocks.registrations[f"{request.type}::{request.name}"] = request
         return super().RegisterResource(request)
 
 
@@ -181,12 +189,16 @@ def run_program(
     config: Mapping[str, Any] | None = None,
     *,
     stack: str = "test",
+    recording: Recording | None = None,
 ) -> Recording:
     """Run `program` under fresh mocks with `config` (full keys like `kappa:cloud`).
 
-    Exceptions raised by the program propagate, after whatever it had declared is recorded.
+    Exceptions raised by the program propagate; pass `recording` to see what it had declared
+    by then.
     """
     mocks = RecordingMocks()
+    if recording is not None:
+        mocks.recording = recording
     pulumi.runtime.set_all_config({k: _config_text(v) for k, v in (config or {}).items()})
     pulumi.runtime.set_mocks(
         mocks, project="kappa", stack=stack, preview=False, monitor=_ParentRecordingMonitor(mocks)

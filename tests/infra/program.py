@@ -44,6 +44,8 @@ def fake_wheelhouse_installed() -> Iterator[Artifact]:
         infra.wheelhouse.build_wheelhouse = original
 
 
-def run_main(config: Mapping[str, Any], stack: str = "test") -> Recording:
+def run_main(
+    config: Mapping[str, Any], stack: str = "test", recording: Recording | None = None
+) -> Recording:
     """Run the whole Pulumi program (__main__.py) with a stack's config under mocks."""
-    return run_program(lambda: runpy.run_path(str(MAIN)), config, stack=stack)
+    return run_program(lambda: runpy.run_path(str(MAIN)), config, stack=stack, recording=recording)

@@ -97,3 +97,15 @@ def test_every_pipeline_version_table_is_granted(aws_stack):
         f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/kappa-test-aggregates_v1",
         f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/kappa-test-aggregates_v2",
     ]
+
+
+def test_the_cluster_waits_for_every_grant_of_its_roles(default_stack: Recording):
+    """The bootstrap action reads S3 with the node role as soon as the first node boots."""
+    cluster = default_stack.one("aws:emr/cluster:Cluster")
+    grants = [
+        *default_stack.of_type("aws:iam/rolePolicy:RolePolicy"),
+        default_stack.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment"),
+    ]
+    assert len(grants) == 3
+    for grant in grants:
+        assert default_stack.depends_on(cluster, grant), grant.name

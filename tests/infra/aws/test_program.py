@@ -7,25 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.outputs import STACK_OUTPUTS
 from tests.infra.mocks import Recording
 from tests.infra.program import run_main
 
 REPO = Path(__file__).resolve().parents[3]
-EXPORTS = {
-    "cloud",
-    "region",
-    "broker_name",
-    "broker_id",
-    "buckets",
-    "cluster_id",
-    "cluster_master",
-    "serving_kind",
-    "serving_table",
-    "serving_tables",
-    "job_specs",
-    "job_bundle",
-    "logs_uri",
-}
+EXPORTS = set(STACK_OUTPUTS)
 
 
 @pytest.fixture(scope="module")

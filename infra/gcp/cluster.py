@@ -1,0 +1,290 @@
+"""The Dataproc cluster on Compute Engine that runs the streaming job.
+
+The job's driver runs on the master (Dataproc submits in client mode). Primary workers are
+standard VMs, fixed in number: they hold HDFS and the job's baseline executors. Secondary
+workers are Spot by default and autoscaled within bounds; they hold no HDFS data, so losing
+one costs only the tasks it was running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_gcp as gcp
+from pulumi_gcp import dataproc as dp
+
+from infra.artifacts import Artifact
+from infra.gcp.common import (
+    child_options,
+    grant_kms,
+    object_uri,
+    project_number,
+    service_agent,
+    short_id,
+    upload,
+)
+
+_Flexibility = dp.ClusterClusterConfigPreemptibleWorkerConfigInstanceFlexibilityPolicyArgs
+_Selection = (
+    dp.ClusterClusterConfigPreemptibleWorkerConfigInstanceFlexibilityPolicyInstanceSelectionListArgs
+)
+
+Preemptibility = Literal["SPOT", "PREEMPTIBLE", "NON_PREEMPTIBLE"]
+
+# Metadata the initialization action (bootstrap/dataproc-init.sh) reads.
+WHEELHOUSE_URI_KEY = "kappa-wheelhouse-uri"
+WHEELHOUSE_SHA256_KEY = "kappa-wheelhouse-sha256"
+
+# A node whose initialization action outlives its timeout fails cluster creation; building
+# the job's virtualenv from the wheelhouse takes a few minutes, so the limit is stated here
+# rather than left to a service default that has changed before.
+INIT_ACTION_TIMEOUT_SECONDS = 600
+# Idle-delete TTL bounds (LifecycleConfig): 5 minutes to 14 days.
+IDLE_DELETE_BOUNDS_MINUTES = (5, 14 * 24 * 60)
+
+# Send the job's driver and YARN container logs to Cloud Logging as well as to the
+# staging bucket, so they outlive the cluster (https://cloud.google.com/dataproc/docs/guides/logging).
+LOGGING_PROPERTIES = {
+    "dataproc:dataproc.logging.stackdriver.job.driver.enable": "true",
+    "dataproc:dataproc.logging.stackdriver.job.yarn.container.enable": "true",
+}
+
+# OS Login puts SSH to the nodes under IAM, and project-wide SSH keys do not apply.
+SSH_METADATA = {"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE"}
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    project: pulumi.Input[str]
+    region: str
+    subnetwork: pulumi.Input[str]
+    service_account: pulumi.Input[str]
+    image_version: str = "3.0-debian12"
+    master_type: str = "n2-standard-4"
+    worker_type: str = "n2-standard-4"
+    worker_count: int = 2
+    secondary_type: str = "n2-standard-4"
+    secondary_min: int = 0
+    secondary_max: int = 4
+    preemptibility: Preemptibility = "SPOT"
+    disk_gib: int = 64
+    disk_type: str = "pd-balanced"
+    mode: Literal["long_running", "ephemeral"] = "long_running"
+    idle_delete_minutes: int = 60
+    # Where Dataproc keeps job driver output and Spark history; Google picks (and shares)
+    # buckets when unset.
+    staging_bucket: pulumi.Input[str] | None = None
+    temp_bucket: pulumi.Input[str] | None = None
+    # The initialization action and the job's wheelhouse, uploaded to this bucket.
+    artifacts_bucket: pulumi.Input[str] | None = None
+    init_script: Artifact | None = None
+    init_timeout_seconds: int = INIT_ACTION_TIMEOUT_SECONDS
+    wheelhouse: Artifact | None = None
+    network_tags: tuple[str, ...] = ("kappa-cluster",)
+    component_gateway: bool = False
+    properties: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    kms_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.init_script or self.wheelhouse) and self.artifacts_bucket is None:
+            raise ValueError("ClusterArgs: init_script and wheelhouse need artifacts_bucket")
+        if self.worker_count < 2:
+            raise ValueError("ClusterArgs.worker_count: a standard cluster needs 2 or more")
+        if not 0 <= self.secondary_min <= self.secondary_max:
+            raise ValueError("ClusterArgs: need 0 <= secondary_min <= secondary_max")
+        low, high = IDLE_DELETE_BOUNDS_MINUTES
+        if self.mode == "ephemeral" and not low <= self.idle_delete_minutes <= high:
+            raise ValueError(f"ClusterArgs.idle_delete_minutes must be {low}-{high}")
+
+
+class Cluster(pulumi.ComponentResource):
+    cluster: gcp.dataproc.Cluster
+    name: pulumi.Output[str]
+    id: pulumi.Output[str]
+    master_instance: pulumi.Output[str]
+    init_action_uri: pulumi.Output[str] | None
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("kappa:gcp:Cluster", name, None, opts)
+        child = child_options(self, opts)
+
+        kms_grants: list[pulumi.Resource] = []
+        if args.kms_key:
+            # Persistent disks are encrypted by Compute Engine on Dataproc's behalf: both
+            # agents need the key (https://cloud.google.com/dataproc/docs/concepts/configuring-clusters/customer-managed-encryption).
+            number = project_number(args.project, self)
+            kms_grants = list(
+                grant_kms(
+                    name,
+                    args.kms_key,
+                    {
+                        "compute": service_agent(number, "compute"),
+                        "dataproc": service_agent(number, "dataproc"),
+                    },
+                    child,
+                )
+            )
+
+        metadata: dict[str, pulumi.Input[str]] = dict(SSH_METADATA)
+        initialization_actions = []
+        self.init_action_uri = None
+        bucket = args.artifacts_bucket
+        if args.init_script is not None and bucket is not None:
+            script = upload(
+                f"{name}-init-action",
+                bucket,
+                args.init_script,
+                "text/x-shellscript",
+                child,
+            )
+            self.init_action_uri = object_uri(script)
+            initialization_actions.append(
+                gcp.dataproc.ClusterClusterConfigInitializationActionArgs(
+                    script=self.init_action_uri, timeout_sec=args.init_timeout_seconds
+                )
+            )
+        self.wheelhouse_uri: pulumi.Output[str] | None = None
+        if args.wheelhouse is not None and bucket is not None:
+            wheelhouse = upload(
+                f"{name}-wheelhouse",
+                bucket,
+                args.wheelhouse,
+                "application/octet-stream",
+                child,
+            )
+            self.wheelhouse_uri = object_uri(wheelhouse)
+            metadata[WHEELHOUSE_URI_KEY] = self.wheelhouse_uri
+            metadata[WHEELHOUSE_SHA256_KEY] = args.wheelhouse.sha256
+
+        self.autoscaling_policy = gcp.dataproc.AutoscalingPolicy(
+            f"{name}-autoscaling",
+            project=args.project,
+            location=args.region,
+            policy_id=short_id(f"{name}-autoscaling", 50),
+            worker_config=gcp.dataproc.AutoscalingPolicyWorkerConfigArgs(
+                min_instances=args.worker_count, max_instances=args.worker_count
+            ),
+            secondary_worker_config=gcp.dataproc.AutoscalingPolicySecondaryWorkerConfigArgs(
+                min_instances=args.secondary_min, max_instances=args.secondary_max
+            ),
+            # The autoscaler follows YARN pending memory, which a streaming job creates only
+            # when Spark's dynamic allocation (on by default on Dataproc) asks for executors
+            # during a backlog; Google's autoscaling guide warns that it is not tuned for
+            # Structured Streaming, hence fixed primaries and bounded, cheap secondaries
+            # (https://cloud.google.com/dataproc/docs/concepts/configuring-clusters/autoscaling).
+            basic_algorithm=gcp.dataproc.AutoscalingPolicyBasicAlgorithmArgs(
+                # Micro-batches make YARN's pending memory spiky; a longer cooldown than
+                # the 2-minute default keeps the cluster from flapping between batches.
+                cooldown_period="300s",
+                yarn_config=gcp.dataproc.AutoscalingPolicyBasicAlgorithmYarnConfigArgs(
+                    # Catch up on a backlog at once, give capacity back slowly.
+                    scale_up_factor=1.0,
+                    scale_down_factor=0.5,
+                    graceful_decommission_timeout="300s",
+                ),
+            ),
+            opts=child,
+        )
+
+        self.cluster = gcp.dataproc.Cluster(
+            f"{name}-cluster",
+            project=args.project,
+            region=args.region,
+            labels=args.labels,
+            cluster_config=gcp.dataproc.ClusterClusterConfigArgs(
+                staging_bucket=args.staging_bucket,
+                temp_bucket=args.temp_bucket,
+                gce_cluster_config=gcp.dataproc.ClusterClusterConfigGceClusterConfigArgs(
+                    subnetwork=args.subnetwork,
+                    internal_ip_only=True,
+                    service_account=args.service_account,
+                    # Access is decided by the account's IAM grants; the broad scope only
+                    # stops legacy scopes from narrowing it further.
+                    service_account_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+                    tags=list(args.network_tags),
+                    metadata=metadata,
+                    shielded_instance_config=(
+                        gcp.dataproc.ClusterClusterConfigGceClusterConfigShieldedInstanceConfigArgs(
+                            enable_secure_boot=True,
+                            enable_vtpm=True,
+                            enable_integrity_monitoring=True,
+                        )
+                    ),
+                ),
+                master_config=gcp.dataproc.ClusterClusterConfigMasterConfigArgs(
+                    num_instances=1,
+                    machine_type=args.master_type,
+                    disk_config=gcp.dataproc.ClusterClusterConfigMasterConfigDiskConfigArgs(
+                        boot_disk_type=args.disk_type, boot_disk_size_gb=args.disk_gib
+                    ),
+                ),
+                worker_config=gcp.dataproc.ClusterClusterConfigWorkerConfigArgs(
+                    num_instances=args.worker_count,
+                    machine_type=args.worker_type,
+                    disk_config=gcp.dataproc.ClusterClusterConfigWorkerConfigDiskConfigArgs(
+                        boot_disk_type=args.disk_type, boot_disk_size_gb=args.disk_gib
+                    ),
+                ),
+                preemptible_worker_config=_secondary_workers(args),
+                autoscaling_config=gcp.dataproc.ClusterClusterConfigAutoscalingConfigArgs(
+                    policy_uri=self.autoscaling_policy.id
+                ),
+                software_config=gcp.dataproc.ClusterClusterConfigSoftwareConfigArgs(
+                    image_version=args.image_version,
+                    override_properties={**LOGGING_PROPERTIES, **args.properties},
+                ),
+                initialization_actions=initialization_actions or None,
+                lifecycle_config=(
+                    gcp.dataproc.ClusterClusterConfigLifecycleConfigArgs(
+                        idle_delete_ttl=f"{args.idle_delete_minutes * 60}s"
+                    )
+                    if args.mode == "ephemeral"
+                    else None
+                ),
+                endpoint_config=gcp.dataproc.ClusterClusterConfigEndpointConfigArgs(
+                    enable_http_port_access=args.component_gateway
+                ),
+                encryption_config=(
+                    gcp.dataproc.ClusterClusterConfigEncryptionConfigArgs(kms_key_name=args.kms_key)
+                    if args.kms_key
+                    else None
+                ),
+            ),
+            opts=child_options(self, opts, *kms_grants),
+        )
+        self.name = self.cluster.name
+        self.id = self.cluster.id
+        # A standard cluster's single master is always named <cluster>-m.
+        self.master_instance = self.cluster.name.apply(lambda cluster: f"{cluster}-m")
+        self.register_outputs(
+            {
+                "name": self.name,
+                "id": self.id,
+                "master": self.master_instance,
+                "init_action": self.init_action_uri,
+                "autoscaling_policy": self.autoscaling_policy.id,
+            }
+        )
+
+
+def _secondary_workers(
+    args: ClusterArgs,
+) -> gcp.dataproc.ClusterClusterConfigPreemptibleWorkerConfigArgs:
+    flexibility = None
+    if args.secondary_type != args.worker_type:
+        # Secondary workers take the primary workers' machine type unless a flexibility
+        # policy names another one.
+        flexibility = _Flexibility(
+            instance_selection_lists=[_Selection(machine_types=[args.secondary_type], rank=0)]
+        )
+    return gcp.dataproc.ClusterClusterConfigPreemptibleWorkerConfigArgs(
+        num_instances=args.secondary_min,
+        preemptibility=args.preemptibility,
+        disk_config=gcp.dataproc.ClusterClusterConfigPreemptibleWorkerConfigDiskConfigArgs(
+            boot_disk_type=args.disk_type, boot_disk_size_gb=args.disk_gib
+        ),
+        instance_flexibility_policy=flexibility,
+    )

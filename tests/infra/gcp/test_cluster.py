@@ -1,0 +1,249 @@
+"""Dataproc: Spark 4 image, private shielded nodes, autoscaled Spot secondary workers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.artifacts import Artifact, bootstrap_script
+from infra.gcp.cluster import Cluster, ClusterArgs
+from tests.infra.gcp.conftest import (
+    CMEK_KEY,
+    GcpStack,
+    agent,
+    named,
+    run_layer,
+)
+from tests.infra.mocks import Recording, Resource
+
+CLUSTER = "gcp:dataproc/cluster:Cluster"
+POLICY = "gcp:dataproc/autoscalingPolicy:AutoscalingPolicy"
+OBJECT = "gcp:storage/bucketObject:BucketObject"
+KEY_GRANT = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
+
+
+def config(recording: Recording) -> dict[str, Any]:
+    return recording.one(CLUSTER)["clusterConfig"]
+
+
+def gce(recording: Recording) -> dict[str, Any]:
+    return config(recording)["gceClusterConfig"]
+
+
+def object_uri(obj: Resource) -> str:
+    return f"gs://{obj['bucket']}/{obj['name']}"
+
+
+def test_runs_the_spark_4_image(default_stack: Recording):
+    assert config(default_stack)["softwareConfig"]["imageVersion"] == "3.0-debian12"
+
+
+def test_nodes_have_internal_addresses_only(default_stack: Recording):
+    assert gce(default_stack)["internalIpOnly"] is True
+
+
+def test_nodes_run_in_the_stacks_subnet(default_stack: Recording):
+    subnet = default_stack.one("gcp:compute/subnetwork:Subnetwork")
+    assert gce(default_stack)["subnetwork"] == subnet.outputs["id"]
+
+
+def test_nodes_carry_the_tag_the_intra_cluster_firewall_matches(default_stack: Recording):
+    firewall = default_stack.one("gcp:compute/firewall:Firewall")
+    assert gce(default_stack)["tags"] == firewall["targetTags"] == firewall["sourceTags"]
+
+
+def test_nodes_run_as_the_dedicated_service_account(default_stack: Recording):
+    account = default_stack.one("gcp:serviceaccount/account:Account")
+    assert gce(default_stack)["serviceAccount"] == account.outputs["email"]
+
+
+def test_nodes_are_shielded_vms(default_stack: Recording):
+    assert gce(default_stack)["shieldedInstanceConfig"] == {
+        "enableSecureBoot": True,
+        "enableVtpm": True,
+        "enableIntegrityMonitoring": True,
+    }
+
+
+def test_ssh_goes_through_os_login_only(default_stack: Recording):
+    metadata = gce(default_stack)["metadata"]
+    assert metadata["enable-oslogin"] == "TRUE"
+    assert metadata["block-project-ssh-keys"] == "TRUE"
+
+
+def test_component_gateway_is_off_by_default(default_stack: Recording):
+    assert config(default_stack)["endpointConfig"] == {"enableHttpPortAccess": False}
+
+
+def test_component_gateway_is_a_choice(gcp_stack: GcpStack):
+    recording = gcp_stack(clusterComponentGateway=True)
+    assert config(recording)["endpointConfig"] == {"enableHttpPortAccess": True}
+
+
+def test_primary_workers_are_standard_and_sized_by_config(gcp_stack: GcpStack):
+    recording = gcp_stack(clusterCoreCount=3, clusterCoreType="n2-highmem-8")
+    workers = config(recording)["workerConfig"]
+    assert (workers["numInstances"], workers["machineType"]) == (3, "n2-highmem-8")
+    assert workers.get("preemptibility") is None  # Dataproc allows only NON_PREEMPTIBLE here
+
+
+def test_one_master(default_stack: Recording):
+    master = config(default_stack)["masterConfig"]
+    assert (master["numInstances"], master["machineType"]) == (1, "n2-standard-4")
+
+
+def test_secondary_workers_are_spot_by_default(default_stack: Recording):
+    assert config(default_stack)["preemptibleWorkerConfig"]["preemptibility"] == "SPOT"
+
+
+@pytest.mark.parametrize(
+    ("capacity", "preemptibility"),
+    [("preemptible", "PREEMPTIBLE"), ("on_demand", "NON_PREEMPTIBLE")],
+)
+def test_secondary_worker_preemptibility_is_a_choice(
+    gcp_stack: GcpStack, capacity: str, preemptibility: str
+):
+    recording = gcp_stack(clusterTaskCapacity=capacity)
+    assert config(recording)["preemptibleWorkerConfig"]["preemptibility"] == preemptibility
+
+
+def test_secondary_workers_start_at_the_autoscaling_minimum(gcp_stack: GcpStack):
+    recording = gcp_stack(clusterTaskMin=2, clusterTaskMax=6)
+    assert config(recording)["preemptibleWorkerConfig"]["numInstances"] == 2
+
+
+def test_autoscaling_scales_secondary_workers_within_config_limits(gcp_stack: GcpStack):
+    policy = gcp_stack(clusterTaskMin=1, clusterTaskMax=10).one(POLICY)
+    assert policy["secondaryWorkerConfig"] == {"minInstances": 1, "maxInstances": 10}
+    assert policy["location"] == "europe-west1"
+
+
+def test_autoscaling_never_changes_the_primary_workers(gcp_stack: GcpStack):
+    policy = gcp_stack(clusterCoreCount=3).one(POLICY)
+    assert policy["workerConfig"] == {"minInstances": 3, "maxInstances": 3}
+
+
+def test_the_cluster_uses_the_autoscaling_policy(default_stack: Recording):
+    policy = default_stack.one(POLICY)
+    assert config(default_stack)["autoscalingConfig"] == {"policyUri": policy.outputs["id"]}
+
+
+def test_autoscaling_decommissions_gracefully(default_stack: Recording):
+    yarn = default_stack.one(POLICY)["basicAlgorithm"]["yarnConfig"]
+    assert yarn["gracefulDecommissionTimeout"] == "300s"
+
+
+def test_a_secondary_type_other_than_the_primary_type_is_honoured(gcp_stack: GcpStack):
+    recording = gcp_stack(clusterTaskTypes=["e2-standard-8"])
+    flexibility = config(recording)["preemptibleWorkerConfig"]["instanceFlexibilityPolicy"]
+    assert flexibility == {
+        "instanceSelectionLists": [{"machineTypes": ["e2-standard-8"], "rank": 0}]
+    }
+
+
+def test_long_running_cluster_is_never_deleted_for_idleness(default_stack: Recording):
+    assert config(default_stack).get("lifecycleConfig") is None
+
+
+def test_ephemeral_cluster_is_deleted_after_the_idle_timeout(gcp_stack: GcpStack):
+    recording = gcp_stack(clusterMode="ephemeral", clusterIdleTimeoutMinutes=45)
+    assert config(recording)["lifecycleConfig"] == {"idleDeleteTtl": "2700s"}
+
+
+def test_disks_are_sized_by_config(gcp_stack: GcpStack):
+    cluster_config = config(gcp_stack(clusterDiskGib=200))
+    for group in ("masterConfig", "workerConfig", "preemptibleWorkerConfig"):
+        assert cluster_config[group]["diskConfig"]["bootDiskSizeGb"] == 200
+
+
+def test_init_action_is_the_uploaded_bootstrap_script(default_stack: Recording):
+    script = named(default_stack, OBJECT, "kappa-test-init-action")
+    (action,) = config(default_stack)["initializationActions"]
+    assert action["script"] == object_uri(script)
+    artifacts = named(default_stack, "gcp:storage/bucket:Bucket", "kappa-test-artifacts")
+    assert script["bucket"] == artifacts.outputs["name"]
+    assert script["name"] == bootstrap_script("dataproc-init.sh").key
+
+
+def test_init_action_has_an_explicit_timeout(default_stack: Recording):
+    (action,) = config(default_stack)["initializationActions"]
+    assert action["timeoutSec"] == 600
+
+
+def test_wheelhouse_is_uploaded_and_named_in_metadata_for_the_init_action(
+    default_stack: Recording,
+):
+    wheelhouse = named(default_stack, OBJECT, "kappa-test-wheelhouse")
+    metadata = gce(default_stack)["metadata"]
+    assert metadata["kappa-wheelhouse-uri"] == object_uri(wheelhouse)
+    assert len(metadata["kappa-wheelhouse-sha256"]) == 64
+
+
+def test_driver_output_and_spark_history_go_to_the_logs_bucket(default_stack: Recording):
+    logs = named(default_stack, "gcp:storage/bucket:Bucket", "kappa-test-logs").outputs["name"]
+    assert config(default_stack)["stagingBucket"] == logs
+    assert config(default_stack)["tempBucket"] == logs
+
+
+def test_job_logs_also_go_to_cloud_logging(default_stack: Recording):
+    properties = config(default_stack)["softwareConfig"]["overrideProperties"]
+    assert properties["dataproc:dataproc.logging.stackdriver.job.driver.enable"] == "true"
+
+
+def test_cluster_waits_for_its_service_accounts_grants(default_stack: Recording):
+    cluster = default_stack.one(CLUSTER)
+    for grant in default_stack.of_type("gcp:storage/bucketIAMMember:BucketIAMMember"):
+        assert default_stack.depends_on(cluster, grant)
+
+
+def test_disks_use_google_managed_keys_without_cmek(default_stack: Recording):
+    assert config(default_stack).get("encryptionConfig") is None
+
+
+def cluster_with_key(tmp_script: Artifact) -> Cluster:
+    return Cluster(
+        "kappa-test",
+        ClusterArgs(
+            project="acme-data",
+            region="europe-west1",
+            subnetwork="projects/acme-net/regions/europe-west1/subnetworks/data",
+            service_account="dataproc@acme-data.iam.gserviceaccount.com",
+            artifacts_bucket="acme-artifacts",
+            init_script=tmp_script,
+            kms_key=CMEK_KEY,
+        ),
+    )
+
+
+@pytest.fixture
+def tmp_script(tmp_path) -> Artifact:
+    path = tmp_path / "init.sh"
+    path.write_text("#!/bin/bash\n")
+    return Artifact(key="bootstrap/init-0123456789abcdef.sh", path=path, sha256="0" * 64)
+
+
+def test_cmek_encrypts_disks_once_compute_and_dataproc_agents_may_use_the_key(
+    tmp_script: Artifact,
+):
+    recording = run_layer(lambda: cluster_with_key(tmp_script))
+    members = sorted(g["member"] for g in recording.of_type(KEY_GRANT))
+    assert members == sorted([agent("compute"), agent("dataproc")])
+    assert config(recording)["encryptionConfig"] == {"kmsKeyName": CMEK_KEY}
+    for grant in recording.of_type(KEY_GRANT):
+        assert recording.depends_on(recording.one(CLUSTER), grant)
+
+
+def test_a_cluster_alone_takes_the_subnet_account_and_bucket_it_is_given(tmp_script: Artifact):
+    recording = run_layer(lambda: cluster_with_key(tmp_script))
+    assert gce(recording)["subnetwork"] == "projects/acme-net/regions/europe-west1/subnetworks/data"
+    assert gce(recording)["serviceAccount"] == "dataproc@acme-data.iam.gserviceaccount.com"
+    (action,) = config(recording)["initializationActions"]
+    assert action["script"] == "gs://acme-artifacts/bootstrap/init-0123456789abcdef.sh"
+
+
+def test_cluster_args_reject_an_init_script_without_a_bucket(tmp_script: Artifact):
+    with pytest.raises(ValueError, match="artifacts_bucket"):
+        ClusterArgs(
+            project="p", region="r", subnetwork="s", service_account="a", init_script=tmp_script
+        )
