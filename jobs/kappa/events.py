@@ -1,0 +1,209 @@
+"""Pure DataFrame functions: parse raw payloads, shape archive and dead-letter rows, aggregate.
+
+Everything here is Spark SQL expressions (no Python UDF), works the same on a batch or a
+streaming DataFrame, and knows nothing of sources or sinks.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from .spec import SERVING_KEY_ATTRIBUTE, SERVING_WINDOW_ATTRIBUTE, EventFormat, Windowing
+
+# Columns every source produces.
+PAYLOAD = "payload"
+ARRIVAL_TIME = "arrival_time"
+
+# Columns of a parsed event, whatever the spec calls the fields in the JSON.
+EVENT_ID = "event_id"
+EVENT_KEY = "event_key"
+EVENT_TIME = "event_time"
+VALUES = "values"
+ERROR = "error"
+
+# Columns the archive adds; the spec's field names must not take them.
+EVENT_DATE = "event_date"
+EVENT_HOUR = "event_hour"
+BATCH_ID = "batch_id"
+RESERVED_ARCHIVE_COLUMNS = (PAYLOAD, ARRIVAL_TIME, EVENT_DATE, EVENT_HOUR, BATCH_ID)
+
+MALFORMED_ID_PREFIX = "malformed:"
+
+_CORRUPT = "_corrupt_record"
+_ISO_UTC = "yyyy-MM-dd'T'HH:mm:ss'Z'"
+
+
+class EventFormatError(ValueError):
+    """The event format cannot be used by the job (e.g. a field name the archive reserves)."""
+
+
+def check_event_format(event: EventFormat) -> None:
+    names = [event.id_field, event.key_field, event.time_field, *event.value_fields]
+    clashes = sorted(set(names) & set(RESERVED_ARCHIVE_COLUMNS))
+    if clashes:
+        raise EventFormatError(
+            f"event field names {clashes} clash with columns the archive adds "
+            f"({', '.join(RESERVED_ARCHIVE_COLUMNS)}); rename them in the spec's event format"
+        )
+
+
+def stat_columns(value_field: str) -> tuple[str, str, str, str]:
+    """Names of the aggregate columns (count, sum, min, max) of one value field."""
+    return (
+        f"{value_field}_count",
+        f"{value_field}_sum",
+        f"{value_field}_min",
+        f"{value_field}_max",
+    )
+
+
+def _typed_schema(event: EventFormat) -> T.StructType:
+    return T.StructType(
+        [
+            T.StructField(event.id_field, T.StringType()),
+            T.StructField(event.key_field, T.StringType()),
+            T.StructField(event.time_field, T.TimestampType()),
+            *(T.StructField(name, T.DoubleType()) for name in event.value_fields),
+            T.StructField(_CORRUPT, T.StringType()),
+        ]
+    )
+
+
+def _text_schema(event: EventFormat) -> T.StructType:
+    names = [event.id_field, event.key_field, event.time_field, *event.value_fields]
+    return T.StructType([T.StructField(name, T.StringType()) for name in names])
+
+
+def _reason(payload: Column, typed: Column, event: EventFormat) -> Column:
+    """Why an event is malformed, or null when it is valid."""
+    corrupt = typed[_CORRUPT]
+    # Parsing everything as text tells "present but of the wrong type" from "absent". It is
+    # only evaluated under `corrupt` (CASE WHEN is lazy), i.e. for malformed rows only.
+    as_text = F.from_json(payload, _text_schema(event))
+    names = [event.id_field, event.key_field, event.time_field, *event.value_fields]
+
+    def is_blank(name: str) -> Column:
+        value = typed[name]
+        if name in (event.id_field, event.key_field):
+            return value.isNull() | (F.length(F.trim(value)) == 0)
+        return value.isNull()
+
+    def not_finite(name: str) -> Column:
+        value = typed[name]
+        return F.isnan(value) | (F.abs(value) == F.lit(float("inf")))
+
+    missing = [
+        F.when(is_blank(n) & (corrupt.isNull() | as_text[n].isNull()), F.lit(n)) for n in names
+    ]
+    invalid = [
+        F.when(typed[n].isNull() & corrupt.isNotNull() & as_text[n].isNotNull(), F.lit(n))
+        for n in names
+    ] + [F.when(not_finite(n), F.lit(n)) for n in event.value_fields]
+
+    def listed(label: str, items: list[Column]) -> Column:
+        present = F.filter(F.array(*items), lambda item: item.isNotNull())
+        return F.when(F.size(present) > 0, F.concat(F.lit(label), F.array_join(present, ", ")))
+
+    fields_reason = F.concat_ws(
+        "; ", listed("missing field(s): ", missing), listed("invalid field(s): ", invalid)
+    )
+    return (
+        F.when(payload.isNull() | (F.length(F.trim(payload)) == 0), F.lit("empty payload"))
+        .when(typed.isNull(), F.lit("invalid JSON"))
+        .when(
+            corrupt.isNotNull() & F.json_object_keys(payload).isNull(),
+            F.lit("invalid JSON: not a JSON object"),
+        )
+        .when(fields_reason != "", fields_reason)
+    )
+
+
+def parse_events(raw: DataFrame, event: EventFormat) -> DataFrame:
+    """Raw (payload, arrival_time) rows -> parsed events, valid or not.
+
+    Output columns: payload, arrival_time, event_id, event_key, event_time, values (struct of
+    the value fields), error. A valid row has a null error. A malformed row keeps its payload
+    and gets the reason in `error`, a null event_time and a unique synthetic id: a null event
+    time neither advances the watermark nor is dropped as late by it, so malformed rows pass
+    the deduplication untouched (and their state entries expire at once).
+    """
+    typed = F.from_json(
+        F.col(PAYLOAD), _typed_schema(event), {"columnNameOfCorruptRecord": _CORRUPT}
+    )
+    parsed = raw.select(F.col(PAYLOAD), F.col(ARRIVAL_TIME), typed.alias("_typed"))
+    fields = F.col("_typed")
+    error = _reason(F.col(PAYLOAD), fields, event)
+    valid = error.isNull()
+    return parsed.select(
+        PAYLOAD,
+        ARRIVAL_TIME,
+        F.when(valid, fields[event.id_field])
+        .otherwise(F.concat(F.lit(MALFORMED_ID_PREFIX), F.expr("uuid()")))
+        .alias(EVENT_ID),
+        F.when(valid, fields[event.key_field]).alias(EVENT_KEY),
+        F.when(valid, fields[event.time_field]).alias(EVENT_TIME),
+        F.when(valid, F.struct(*(fields[n].alias(n) for n in event.value_fields))).alias(VALUES),
+        error.alias(ERROR),
+    )
+
+
+def deduplicate(parsed: DataFrame, windowing: Windowing) -> DataFrame:
+    """Drop repeated event ids within the watermark (sources are at-least-once)."""
+    return parsed.withWatermark(
+        EVENT_TIME, f"{windowing.watermark_seconds} seconds"
+    ).dropDuplicatesWithinWatermark([EVENT_ID])
+
+
+def dead_letters(events: DataFrame, pipeline_version: str) -> DataFrame:
+    return events.where(F.col(ERROR).isNotNull()).select(
+        F.col(PAYLOAD),
+        F.col(ERROR).alias("reason"),
+        F.col(ARRIVAL_TIME),
+        F.current_timestamp().alias("detected_at"),
+        F.lit(pipeline_version).alias("pipeline_version"),
+    )
+
+
+def archive_rows(events: DataFrame, event: EventFormat, batch_id: int) -> DataFrame:
+    """Valid events under the spec's own field names, with their partition columns."""
+    return events.where(F.col(ERROR).isNull()).select(
+        F.col(EVENT_ID).alias(event.id_field),
+        F.col(EVENT_KEY).alias(event.key_field),
+        F.col(EVENT_TIME).alias(event.time_field),
+        *(F.col(VALUES)[n].alias(n) for n in event.value_fields),
+        F.col(PAYLOAD),
+        F.col(ARRIVAL_TIME),
+        F.date_format(EVENT_TIME, "yyyy-MM-dd").alias(EVENT_DATE),
+        F.hour(EVENT_TIME).alias(EVENT_HOUR),
+        F.lit(batch_id).cast("long").alias(BATCH_ID),
+    )
+
+
+def aggregate(events: DataFrame, event: EventFormat, windowing: Windowing) -> DataFrame:
+    """Per key and tumbling event-time window: count, sum, min and max of each value field.
+
+    Output: key, window_start (ISO-8601 UTC text, e.g. 2026-11-25T10:05:00Z) and the
+    stat_columns() of every value field. Times are rendered in the session time zone, which
+    the job pins to UTC.
+    """
+    stats = []
+    for name in event.value_fields:
+        value = F.col(VALUES)[name]
+        count, total, low, high = stat_columns(name)
+        stats += [
+            F.count(value).alias(count),
+            F.sum(value).alias(total),
+            F.min(value).alias(low),
+            F.max(value).alias(high),
+        ]
+    windowed = events.where(F.col(ERROR).isNull()).groupBy(
+        F.col(EVENT_KEY).alias(SERVING_KEY_ATTRIBUTE),
+        F.window(EVENT_TIME, f"{windowing.window_seconds} seconds").alias("window"),
+    )
+    return windowed.agg(*stats).select(
+        SERVING_KEY_ATTRIBUTE,
+        F.date_format("window.start", _ISO_UTC).alias(SERVING_WINDOW_ATTRIBUTE),
+        *(c for name in event.value_fields for c in stat_columns(name)),
+    )

@@ -1,0 +1,153 @@
+"""The streaming query: one per pipeline version, source to serving store.
+
+source -> parse (valid and malformed rows) -> watermark -> drop duplicate ids within it ->
+foreachBatch, which per micro-batch N:
+  1. writes malformed rows to <dead letters>/batch_id=N (overwritten on replay),
+  2. writes valid rows to the Parquet archive, partitioned event_date/event_hour/batch_id
+     (dynamic partition overwrite: a replay of N replaces exactly N's files),
+  3. aggregates the batch per (key, window) and merges it into the serving store, fenced by
+     batch id (a replayed N changes nothing already merged).
+A replayed batch reads the same records (the sources' offsets are deterministic) and sees
+the same deduplication state (Spark restores the state of N-1), so it writes the same rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming.query import StreamingQuery
+
+from . import events
+from .sinks import ServingSink, open_sink
+from .sources import read_stream
+from .spec import PipelineSpec
+
+logger = logging.getLogger(__name__)
+
+_CONCURRENT_WRITERS = "spark.sql.maxConcurrentOutputFileWriters"
+
+
+@dataclass
+class BatchCounts:
+    valid: int = 0
+    malformed: int = 0
+
+
+@dataclass
+class BatchWriter:
+    """The foreachBatch function: dead letters, archive, serving store."""
+
+    spec: PipelineSpec
+    sink: ServingSink
+    history: dict[int, BatchCounts] = field(default_factory=dict)
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        # Deserialized: a serialized cache costs about as much again as parsing (measured
+        # with benchmarks/job_throughput.py); the batch is read three or four times below.
+        batch.persist(StorageLevel.MEMORY_AND_DISK_DESER)
+        try:
+            counts = self._count(batch)
+            if counts.malformed:
+                self._write_dead_letters(batch, batch_id)
+            if counts.valid:
+                self._write_archive(batch, batch_id)
+                aggregates = events.aggregate(batch, self.spec.event, self.spec.windowing)
+                self.sink.upsert(aggregates, batch_id)
+            self.history[batch_id] = counts
+            if counts.valid or counts.malformed:
+                logger.info(
+                    "batch %d: %d valid, %d malformed events",
+                    batch_id,
+                    counts.valid,
+                    counts.malformed,
+                )
+        finally:
+            batch.unpersist()
+
+    def _count(self, batch: DataFrame) -> BatchCounts:
+        rows = batch.groupBy(F.col(events.ERROR).isNull().alias("valid")).count().collect()
+        counts = BatchCounts()
+        for row in rows:
+            if row["valid"]:
+                counts.valid = row["count"]
+            else:
+                counts.malformed = row["count"]
+        return counts
+
+    def _write_dead_letters(self, batch: DataFrame, batch_id: int) -> None:
+        target = f"{self.spec.dead_letter_location}/{events.BATCH_ID}={batch_id}"
+        (
+            events.dead_letters(batch, self.spec.pipeline_version)
+            .coalesce(1)
+            .write.mode("overwrite")
+            .json(target)
+        )
+
+    def _write_archive(self, batch: DataFrame, batch_id: int) -> None:
+        (
+            events.archive_rows(batch, self.spec.event, batch_id)
+            .write.mode("overwrite")
+            .option("partitionOverwriteMode", "dynamic")
+            .partitionBy(events.EVENT_DATE, events.EVENT_HOUR, events.BATCH_ID)
+            .parquet(self.spec.archive_location)
+        )
+
+
+def build_stream(spark: SparkSession, spec: PipelineSpec) -> DataFrame:
+    """Source -> parsed events -> deduplicated within the watermark."""
+    parsed = events.parse_events(read_stream(spark, spec), spec.event)
+    return events.deduplicate(parsed, spec.windowing)
+
+
+def start(
+    spark: SparkSession,
+    spec: PipelineSpec,
+    *,
+    sink: ServingSink | None = None,
+    trigger_seconds: float | None = None,
+    available_now: bool = False,
+) -> tuple[StreamingQuery, BatchWriter]:
+    """Start the pipeline's query; the caller waits for it (see runner.run).
+
+    `available_now` processes what the source holds at start and then ends (backfills and
+    benchmarks); otherwise micro-batches run every trigger interval of the spec.
+    """
+    events.check_event_format(spec.event)
+    if spark.conf.get(_CONCURRENT_WRITERS, "0") == "0":
+        # A batch spans few (event_date, event_hour) partitions; writing them concurrently
+        # spares the archive write the sort by partition that Spark does otherwise, which
+        # cost more than the write itself (benchmarks/job_throughput.py).
+        spark.conf.set(_CONCURRENT_WRITERS, "16")
+    sink = sink or open_sink(spec)
+    sink.prepare()
+    writer = BatchWriter(spec, sink)
+    stream = (
+        build_stream(spark, spec)
+        .writeStream.queryName(f"kappa-{spec.pipeline_version}")
+        .option("checkpointLocation", spec.checkpoint_location)
+        .foreachBatch(writer)
+    )
+    if available_now:
+        stream = stream.trigger(availableNow=True)
+    else:
+        seconds = spec.windowing.trigger_seconds if trigger_seconds is None else trigger_seconds
+        stream = stream.trigger(processingTime=f"{seconds} seconds")
+    return stream.start(), writer
+
+
+def late_events_dropped(query: StreamingQuery) -> dict[int, int]:
+    """Events the deduplication dropped as older than the watermark, per recent batch id.
+
+    Spark drops them inside its stateful operator, so the job cannot dead-letter their
+    payloads; it counts them from the query's progress instead (and logs them).
+    """
+    dropped: dict[int, int] = {}
+    for progress in query.recentProgress:
+        count = sum(op.numRowsDroppedByWatermark for op in progress.stateOperators)
+        if count:
+            dropped[progress.batchId] = count
+    return dropped

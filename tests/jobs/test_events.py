@@ -1,0 +1,111 @@
+"""Pure DataFrame functions on tiny batch frames: parsing, reasons, aggregation."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from kappa import events
+from kappa.spec import EventFormat
+
+from tests.jobs.support import EVENT_FORMAT, WINDOWING, generate, serving_view, truth
+
+pytestmark = pytest.mark.spark
+
+
+def _raw(spark: Any, payloads: list[str | None]) -> Any:
+    return spark.createDataFrame(
+        [(p, datetime(2026, 11, 25, tzinfo=UTC)) for p in payloads],
+        "payload string, arrival_time timestamp",
+    )
+
+
+def _event(**overrides: Any) -> str:
+    document = {
+        "event_id": "id-1",
+        "key": "k",
+        "event_time": "2026-11-25T10:05:03Z",
+        "value": 1.5,
+        "weight": 2,
+    }
+    document.update(overrides)
+    return json.dumps({k: v for k, v in document.items() if v is not ...})
+
+
+def _reasons(spark: Any, payloads: list[str | None]) -> dict[str | None, str | None]:
+    rows = events.parse_events(_raw(spark, payloads), EVENT_FORMAT).collect()
+    return {row["payload"]: row["error"] for row in rows}
+
+
+def test_valid_event_is_parsed_into_typed_columns(spark: Any) -> None:
+    [row] = events.parse_events(_raw(spark, [_event()]), EVENT_FORMAT).collect()
+    assert row["error"] is None
+    assert (row["event_id"], row["event_key"]) == ("id-1", "k")
+    assert row["event_time"].replace(tzinfo=None) == datetime(2026, 11, 25, 10, 5, 3)
+    assert row["values"].asDict() == {"value": 1.5, "weight": 2.0}
+
+
+def test_malformed_events_get_a_reason_naming_what_is_wrong(spark: Any) -> None:
+    payloads = {
+        "{not json": "invalid JSON: not a JSON object",
+        "[1, 2]": "invalid JSON: not a JSON object",
+        "": "empty payload",
+        _event(value=...): "missing field(s): value",
+        _event(event_id="", key=...): "missing field(s): event_id, key",
+        _event(value="abc"): "invalid field(s): value",
+        _event(event_time="yesterday", weight="x"): "invalid field(s): event_time, weight",
+        _event(value="NaN"): "invalid field(s): value",
+        _event(value=None): "missing field(s): value",
+    }
+    reasons = _reasons(spark, list(payloads))
+    assert reasons == payloads
+
+
+def test_malformed_rows_have_null_event_time_and_distinct_synthetic_ids(spark: Any) -> None:
+    rows = events.parse_events(_raw(spark, ["{bad", "{bad"]), EVENT_FORMAT).collect()
+    assert all(row["event_time"] is None for row in rows)
+    ids = [row["event_id"] for row in rows]
+    assert len(set(ids)) == 2
+    assert all(i.startswith(events.MALFORMED_ID_PREFIX) for i in ids)
+
+
+def test_field_names_come_from_the_event_format(spark: Any) -> None:
+    fmt = EventFormat(id_field="uuid", key_field="device", time_field="ts", value_fields=("t",))
+    payload = json.dumps({"uuid": "u", "device": "d", "ts": "2026-11-25T00:00:00Z", "t": 3})
+    [row] = events.parse_events(_raw(spark, [payload]), fmt).collect()
+    assert (row["error"], row["event_id"], row["event_key"]) == (None, "u", "d")
+
+
+def test_event_fields_that_clash_with_archive_columns_are_rejected() -> None:
+    fmt = EventFormat(value_fields=("batch_id",))
+    with pytest.raises(events.EventFormatError, match="batch_id"):
+        events.check_event_format(fmt)
+
+
+def test_aggregates_match_a_truth_computed_in_plain_python(spark: Any) -> None:
+    generated = generate(300, seed=7)
+    parsed = events.parse_events(_raw(spark, [e.to_json() for e in generated]), EVENT_FORMAT)
+    rows = [r.asDict() for r in events.aggregate(parsed, EVENT_FORMAT, WINDOWING).collect()]
+    expected = truth(generated)
+    actual = serving_view(rows)
+    assert sorted(actual) == sorted(expected)
+    for where, row in expected.items():
+        assert actual[where] == pytest.approx(row)
+
+
+def test_aggregation_ignores_malformed_rows(spark: Any) -> None:
+    parsed = events.parse_events(_raw(spark, [_event(), "{bad"]), EVENT_FORMAT)
+    rows = events.aggregate(parsed, EVENT_FORMAT, WINDOWING).collect()
+    assert [(r["key"], r["window_start"], r["value_count"]) for r in rows] == [
+        ("k", "2026-11-25T10:05:00Z", 1)
+    ]
+
+
+def test_archive_rows_use_spec_field_names_and_partition_columns(spark: Any) -> None:
+    parsed = events.parse_events(_raw(spark, [_event(), "{bad"]), EVENT_FORMAT)
+    [row] = events.archive_rows(parsed, EVENT_FORMAT, batch_id=4).collect()
+    assert row["event_id"] == "id-1"
+    assert (row["event_date"], row["event_hour"], row["batch_id"]) == ("2026-11-25", 10, 4)
+    assert json.loads(row["payload"])["key"] == "k"

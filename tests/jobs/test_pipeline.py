@@ -1,0 +1,245 @@
+"""The whole job on the files source into PostgreSQL (a throwaway local cluster): malformed,
+duplicate and late events, the archive, a crash replay, and graceful stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kappa import pipeline
+from kappa.runner import StopRequest, run
+from kappa.spec import PipelineSpec
+
+from tests.jobs import stores
+from tests.jobs.support import (
+    BASE_TIME,
+    Event,
+    assert_matches_truth,
+    generate,
+    make_spec,
+    serving_view,
+    truth,
+    write_lines,
+)
+
+pytestmark = [pytest.mark.spark, pytest.mark.e2e]
+
+_MISSING_VALUES = '{"event_id": "m1", "key": "k", "event_time": "2026-11-25T10:00:00Z"}'
+_BAD_TIME = '{"event_id": "m2", "key": "k", "event_time": "soon", "value": 1, "weight": 1}'
+MALFORMED = {
+    "{not json": "invalid JSON: not a JSON object",
+    _MISSING_VALUES: "missing field(s): value, weight",
+    _BAD_TIME: "invalid field(s): event_time",
+}
+
+
+def _feed(spec: PipelineSpec, name: str, lines: list[str]) -> None:
+    write_lines(Path(spec.source.path), name, lines)  # type: ignore[union-attr]
+
+
+def _jsons(events: list[Event]) -> list[str]:
+    return [e.to_json() for e in events]
+
+
+def _dead_letters(spec: PipelineSpec) -> list[dict[str, Any]]:
+    root = Path(spec.dead_letter_location)
+    return [
+        json.loads(line)
+        for path in sorted(root.glob("batch_id=*/*.json"))
+        for line in path.read_text().splitlines()
+    ]
+
+
+def _archived(spark: Any, spec: PipelineSpec) -> list[str]:
+    frame = spark.read.parquet(spec.archive_location)
+    return sorted(row["event_id"] for row in frame.select("event_id").collect())
+
+
+def _wait_for_rows(
+    serving: stores.Store, table: str, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until the serving table has rows; the job creates the table when it starts."""
+    import psycopg
+
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and (process is None or process.poll() is None):
+        try:
+            if serving.read_rows(table):
+                return
+        except psycopg.errors.UndefinedTable:
+            pass
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def serving(postgres: Any) -> stores.Store:
+    return stores.postgres_store(postgres)
+
+
+def test_malformed_duplicate_and_late_events(
+    spark: Any, serving: stores.Store, tmp_path: Path
+) -> None:
+    spec = make_spec(tmp_path, sink=serving.sink, version="mdl")
+    first = generate(150, seed=1)  # 10:00 - 10:10
+    second = generate(150, seed=2, start=BASE_TIME + timedelta(minutes=10))  # 10:10 - 10:20
+    # Older than the watermark once the second file is in (10:20 - 10 min = 10:10 or so).
+    late = generate(5, seed=3, start=BASE_TIME - timedelta(minutes=30), span=timedelta(minutes=1))
+    query, writer = pipeline.start(spark, spec, trigger_seconds=0.5)
+    try:
+        _feed(spec, "1.json", [*_jsons(first), *_jsons(first[:10]), *MALFORMED])
+        query.processAllAvailable()
+        _feed(spec, "2.json", [*_jsons(second), *_jsons(first[10:20])])
+        query.processAllAvailable()
+        _feed(spec, "3.json", _jsons(late))
+        query.processAllAvailable()
+        late_counts = pipeline.late_events_dropped(query)
+    finally:
+        query.stop()
+
+    expected = truth(first + second)
+    assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), expected)
+    dead = _dead_letters(spec)
+    assert {d["payload"]: d["reason"] for d in dead} == MALFORMED
+    assert all(d["pipeline_version"] == "mdl" for d in dead)
+    assert sum(late_counts.values()) == len(late)
+    assert _archived(spark, spec) == sorted(e.event_id for e in first + second)
+    assert sum(c.valid for c in writer.history.values()) == 300
+
+
+def test_archive_is_partitioned_by_event_date_and_hour(
+    spark: Any, serving: stores.Store, tmp_path: Path
+) -> None:
+    spec = make_spec(tmp_path, sink=serving.sink, version="arc")
+    events = generate(
+        20, seed=5, start=BASE_TIME + timedelta(minutes=50), span=timedelta(minutes=20)
+    )  # 10:50 - 11:10
+    _feed(spec, "1.json", _jsons(events))
+    query, _ = pipeline.start(spark, spec, trigger_seconds=0.5)
+    try:
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    hours = sorted(p.name for p in Path(spec.archive_location).glob("event_date=2026-11-25/*"))
+    assert hours == ["event_hour=10", "event_hour=11"]
+    rows = spark.read.parquet(spec.archive_location).collect()
+    by_id = {r["event_id"]: r for r in rows}
+    for event in events:
+        assert by_id[event.event_id]["event_hour"] == event.time.hour
+
+
+def test_a_batch_replayed_after_a_crash_counts_nothing_twice(
+    spark: Any, serving: stores.Store, tmp_path: Path
+) -> None:
+    spec = make_spec(tmp_path, sink=serving.sink, version="crash")
+    first = generate(100, seed=11)
+    second = generate(100, seed=12, start=BASE_TIME + timedelta(minutes=5))
+    query, _ = pipeline.start(spark, spec, trigger_seconds=0.5)
+    try:
+        _feed(spec, "1.json", [*_jsons(first), "{bad"])
+        query.processAllAvailable()
+        _feed(spec, "2.json", [*_jsons(second), "{bad"])
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    # A crash after the batch's writes but before Spark recorded it as committed: remove the
+    # last commit, so the restarted query runs that batch again.
+    commits = sorted(
+        (Path(spec.checkpoint_location) / "commits").glob("[0-9]*"), key=lambda p: int(p.name)
+    )
+    last = commits[-1]
+    last.unlink()
+    last.with_name(f".{last.name}.crc").unlink(missing_ok=True)  # Hadoop's checksum beside it
+    query, writer = pipeline.start(spark, spec, trigger_seconds=0.5)
+    try:
+        query.processAllAvailable()
+        assert int(last.name) in writer.history, "the restarted query did not replay the batch"
+        third = generate(30, seed=13, start=BASE_TIME + timedelta(minutes=8))
+        _feed(spec, "3.json", _jsons(third))
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    assert_matches_truth(
+        serving_view(serving.read_rows(spec.serving_table)), truth(first + second + third)
+    )
+    assert _archived(spark, spec) == sorted(e.event_id for e in first + second + third)
+    assert len(_dead_letters(spec)) == 2
+
+
+def test_stop_marker_stops_the_run_after_the_batch_in_flight(
+    spark: Any, serving: stores.Store, tmp_path: Path
+) -> None:
+    spec = make_spec(tmp_path, sink=serving.sink, version="marker")
+    events = generate(50, seed=17)
+    _feed(spec, "1.json", _jsons(events))
+    marker = tmp_path / "stop-now"
+    stop = StopRequest(str(marker))
+    results: list[Any] = []
+    runner = threading.Thread(
+        target=lambda: results.append(run(spark, spec, stop, poll_seconds=1)), daemon=True
+    )
+    runner.start()
+    try:
+        _wait_for_rows(serving, spec.serving_table)
+    finally:
+        marker.write_text("stop")
+        runner.join(timeout=120)
+    assert not runner.is_alive()
+    [result] = results
+    assert result.stop_reason == f"stop marker {marker}"
+    assert result.batches >= 1
+    assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), truth(events))
+    assert not any(q.isActive for q in spark.streams.active)
+
+
+def test_cli_stops_gracefully_on_sigterm_and_exits_zero(
+    serving: stores.Store, postgres: Any, tmp_path: Path
+) -> None:
+    """Runs `python -m kappa --spec` as its own process (its own local Spark)."""
+    spec = make_spec(tmp_path, sink=serving.sink, version="cli")
+    events = generate(40, seed=19)
+    _feed(spec, "1.json", _jsons(events))
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(spec.to_json())
+    jobs = Path(__file__).resolve().parents[2] / "jobs"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kappa", "--spec", str(spec_path), "--master", "local[1]"],
+        cwd=jobs,
+        env={**os.environ, "PYTHONPATH": str(jobs)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_for_rows(serving, spec.serving_table, process=process)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output.decode(errors="replace")[-3000:]
+    assert b"stopping after the batch in flight: SIGTERM" in output
+    assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), truth(events))
+
+
+def test_cli_rejects_an_invalid_spec_with_a_clear_message(tmp_path: Path) -> None:
+    spec_path = tmp_path / "spec.json"
+    spec_path.write_text(json.dumps({"pipeline_version": "Bad Version"}))
+    jobs = Path(__file__).resolve().parents[2] / "jobs"
+    done = subprocess.run(
+        [sys.executable, str(jobs / "run_pipeline.py"), "--spec", str(spec_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "pipeline_version" in done.stderr
+    assert "source" in done.stderr

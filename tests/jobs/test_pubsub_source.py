@@ -1,0 +1,155 @@
+"""The Pub/Sub reader against Google's fake (pstest, a Go program in jobs/emulators/pubsub),
+and the pipeline from Pub/Sub to Bigtable (Google's bttest, jobs/emulators/bigtable)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kappa import pipeline
+from kappa.sources.pubsub import PubSubStreamReader
+from kappa.spec import PubSubSource
+
+from tests.jobs import stores
+from tests.jobs.support import assert_matches_truth, generate, make_spec, serving_view, truth
+
+pytestmark = pytest.mark.filterwarnings("ignore:Connecting to Bigtable emulator")
+
+_names = itertools.count()
+
+
+@pytest.fixture
+def clients(pubsub_emulator: str) -> tuple[Any, Any]:
+    """Publisher and subscriber clients of pstest (PUBSUB_EMULATOR_HOST points there)."""
+    from google.cloud import pubsub_v1
+
+    return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+
+
+def _subscription(clients: tuple[Any, Any]) -> tuple[str, str]:
+    publisher, subscriber = clients
+    n = next(_names)
+    topic = f"projects/test-project/topics/events-{n}"
+    subscription = f"projects/test-project/subscriptions/kappa-{n}"
+    publisher.create_topic(name=topic)
+    subscriber.create_subscription(name=subscription, topic=topic)
+    return topic, subscription
+
+
+def _publish(clients: tuple[Any, Any], topic: str, payloads: list[str]) -> None:
+    publisher, _ = clients
+    for future in [publisher.publish(topic, p.encode()) for p in payloads]:
+        future.result()
+
+
+def _reader(subscription: str, state: Path, **options: str) -> PubSubStreamReader:
+    return PubSubStreamReader({"subscription": subscription, "state_uri": str(state), **options})
+
+
+def _read(reader: PubSubStreamReader, start: dict, end: dict) -> list[str]:
+    return [payload for part in reader.partitions(start, end) for payload, _ in reader.read(part)]
+
+
+def _stored_ack_ids(state: Path, batch: int) -> list[str]:
+    return json.loads((state / "batches" / f"{batch:012d}.json").read_text())["ack_ids"]
+
+
+def test_pulled_messages_are_kept_as_a_replayable_batch(clients: Any, tmp_path: Path) -> None:
+    topic, subscription = _subscription(clients)
+    _publish(clients, topic, ["m1", "m2", "m3"])
+    reader = _reader(subscription, tmp_path)
+    start = reader.initialOffset()
+    end = reader.latestOffset()
+    assert (start, end) == ({"batch": -1}, {"batch": 0})
+    assert sorted(_read(reader, start, end)) == ["m1", "m2", "m3"]
+    assert sorted(_read(reader, start, end)) == ["m1", "m2", "m3"]  # a replay reads the same
+    assert reader.latestOffset() == {"batch": 0}  # nothing new: no new batch
+
+
+def test_messages_are_acknowledged_only_when_spark_commits(clients: Any, tmp_path: Path) -> None:
+    _, subscriber = clients
+    topic, subscription = _subscription(clients)
+    _publish(clients, topic, ["m1", "m2"])
+    reader = _reader(subscription, tmp_path)
+    reader.initialOffset()
+    end = reader.latestOffset()
+    ack_ids = _stored_ack_ids(tmp_path, 0)
+    # Let the lease lapse, as a crash would: unacknowledged messages come back.
+    subscriber.modify_ack_deadline(
+        request={"subscription": subscription, "ack_ids": ack_ids, "ack_deadline_seconds": 0}
+    )
+    restarted = _reader(subscription, tmp_path)
+    assert restarted.latestOffset() == {"batch": 1}
+    assert sorted(_read(restarted, end, {"batch": 1})) == ["m1", "m2"]
+    restarted.commit({"batch": 1})
+    assert list((tmp_path / "batches").iterdir()) == []
+    redelivered = subscriber.pull(
+        request={"subscription": subscription, "max_messages": 10}, timeout=5
+    )
+    assert list(redelivered.received_messages) == []
+
+
+def test_batch_numbers_continue_after_a_restart(clients: Any, tmp_path: Path) -> None:
+    topic, subscription = _subscription(clients)
+    _publish(clients, topic, ["m1"])
+    reader = _reader(subscription, tmp_path)
+    reader.initialOffset()
+    reader.commit(reader.latestOffset())
+    _publish(clients, topic, ["m2"])
+    restarted = _reader(subscription, tmp_path)
+    end = restarted.latestOffset()
+    assert end == {"batch": 1}
+    assert _read(restarted, {"batch": 0}, end) == ["m2"]
+
+
+def test_latest_skips_the_backlog(clients: Any, tmp_path: Path) -> None:
+    topic, subscription = _subscription(clients)
+    _publish(clients, topic, ["old"])
+    reader = _reader(subscription, tmp_path, starting_position="latest")
+    start = reader.initialOffset()
+    assert reader.latestOffset() == start
+    _publish(clients, topic, ["new"])
+    assert _read(reader, start, reader.latestOffset()) == ["new"]
+
+
+def test_a_batch_holds_at_most_max_messages(clients: Any, tmp_path: Path) -> None:
+    topic, subscription = _subscription(clients)
+    _publish(clients, topic, [f"m{i}" for i in range(5)])
+    reader = _reader(subscription, tmp_path, max_messages_per_batch="2")
+    offsets = [reader.initialOffset()]
+    sizes = []
+    for _ in range(3):
+        offsets.append(reader.latestOffset())
+        sizes.append(len(_read(reader, offsets[-2], offsets[-1])))
+    assert sizes == [2, 2, 1]
+
+
+@pytest.mark.spark
+@pytest.mark.e2e
+def test_pipeline_from_pubsub_to_bigtable_matches_truth(
+    spark: Any, clients: Any, bigtable_emulator: str, tmp_path: Path
+) -> None:
+    topic, subscription = _subscription(clients)
+    events = generate(100, seed=33)
+    _publish(clients, topic, [e.to_json() for e in events] + [events[0].to_json(), "{oops"])
+    backing = stores.bigtable_store()
+    spec = make_spec(
+        tmp_path,
+        sink=backing.sink,
+        source=PubSubSource(subscription=subscription),
+        version="ps",
+    )
+    stores.create_bigtable_table(spec.serving_table)
+    query, writer = pipeline.start(spark, spec, trigger_seconds=0.5)
+    try:
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    assert sum(c.valid for c in writer.history.values()) == 100
+    assert sum(c.malformed for c in writer.history.values()) == 1
+    assert_matches_truth(serving_view(backing.read_rows(spec.serving_table)), truth(events))
+    # Committed batches are acknowledged and their stored copies removed.
+    assert list((Path(spec.checkpoint_location) / "source-state" / "batches").iterdir()) == []
