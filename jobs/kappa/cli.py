@@ -56,6 +56,9 @@ def build_session(app_name: str, master: str | None) -> object:
     launched = SparkConf()
     if master or not launched.contains("spark.master"):
         builder = builder.master(master or "local[*]")
+        # Local workers run `python3` from PATH unless told otherwise, which is not this
+        # interpreter (nor its packages) when a virtualenv is used without being activated.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         if not launched.contains("spark.sql.shuffle.partitions"):
             # Spark's default of 200 state/shuffle partitions makes every local micro-batch
             # slow; clusters get their value from spark-submit. It is fixed in the checkpoint
