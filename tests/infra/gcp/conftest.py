@@ -35,10 +35,13 @@ def with_kappa_prefix(overrides: dict[str, Any]) -> dict[str, Any]:
     return {f"kappa:{key}": value for key, value in overrides.items()}
 
 
+WHEELHOUSE_BYTES = b"wheels for the gcp tests\n"
+
+
 def platform_program() -> None:
     """What __main__.py does for a GCP stack, without the wheelhouse build it also does."""
     config = load_config()
-    wheelhouse = write_artifact("wheelhouse", "wheelhouse.tar", b"wheels for the gcp tests\n")
+    wheelhouse = write_artifact("wheelhouse", "wheelhouse.tar", WHEELHOUSE_BYTES)
     platform = Platform(f"kappa-{pulumi.get_stack()}", config, wheelhouse=wheelhouse)
     for output_name, value in platform.stack_outputs().items():
         pulumi.export(output_name, value)

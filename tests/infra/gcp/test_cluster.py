@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 
-from infra.artifacts import Artifact, bootstrap_script
+from infra.artifacts import Artifact, bootstrap_script, digest
 from infra.gcp.cluster import Cluster, ClusterArgs
 from tests.infra.gcp.conftest import (
     CMEK_KEY,
+    WHEELHOUSE_BYTES,
     GcpStack,
     agent,
     named,
@@ -177,7 +178,7 @@ def test_wheelhouse_is_uploaded_and_named_in_metadata_for_the_init_action(
     wheelhouse = named(default_stack, OBJECT, "kappa-test-wheelhouse")
     metadata = gce(default_stack)["metadata"]
     assert metadata["kappa-wheelhouse-uri"] == object_uri(wheelhouse)
-    assert len(metadata["kappa-wheelhouse-sha256"]) == 64
+    assert metadata["kappa-wheelhouse-sha256"] == digest(WHEELHOUSE_BYTES)
 
 
 def test_driver_output_and_spark_history_go_to_the_logs_bucket(default_stack: Recording):
