@@ -1,0 +1,7 @@
+"""`python -m kappa_local run|produce` (with jobs/ on sys.path)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

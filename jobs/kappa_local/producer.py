@@ -1,0 +1,253 @@
+"""Sending synthetic events to Kinesis or Pub/Sub, paced, local or in a real cloud.
+
+A target is either named explicitly (stream and region / topic and project, optionally an
+endpoint: moto's URL or the Pub/Sub fake's host:port) or read from a Pulumi stack's outputs
+(`broker_name`, `broker_id`, `region`, `cloud`: the same names on both clouds, see
+infra/outputs.py). Real clouds use the SDKs' usual credentials (boto3's chain, Google's
+application default credentials).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from .synthetic import Kind, Message
+
+# PutRecords takes at most 500 records (and 5 MiB) per call.
+_KINESIS_BATCH = 500
+_MAX_ATTEMPTS = 8
+EMULATOR_CREDENTIALS = {"aws_access_key_id": "kappa-local", "aws_secret_access_key": "kappa-local"}
+# The pacer sends a slice of the stream this often.
+_SLICE_SECONDS = 0.2
+
+
+class ProduceError(RuntimeError):
+    """Events could not be sent; the message says where and why."""
+
+
+class Channel(Protocol):
+    description: str
+
+    def send(self, messages: Sequence[Message]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class KinesisChannel:
+    def __init__(
+        self,
+        stream: str,
+        region: str,
+        endpoint_url: str | None = None,
+        credentials: Mapping[str, str] | None = None,
+    ) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.stream = stream
+        where = f" at {endpoint_url}" if endpoint_url else ""
+        self.description = f"Kinesis stream {stream} ({region}{where})"
+        self._client = boto3.client(
+            "kinesis",
+            region_name=region,
+            endpoint_url=endpoint_url,
+            config=Config(retries={"mode": "standard", "max_attempts": _MAX_ATTEMPTS}),
+            # None: boto3's usual chain (a real cloud); an emulator takes any key pair.
+            **dict(credentials or {}),
+        )
+
+    def send(self, messages: Sequence[Message]) -> None:
+        for start in range(0, len(messages), _KINESIS_BATCH):
+            self._put(messages[start : start + _KINESIS_BATCH])
+
+    def _put(self, messages: Sequence[Message]) -> None:
+        pending = list(messages)
+        for attempt in range(_MAX_ATTEMPTS):
+            response = self._client.put_records(
+                StreamName=self.stream,
+                Records=[
+                    {"Data": m.payload.encode("utf-8"), "PartitionKey": m.partition_key}
+                    for m in pending
+                ],
+            )
+            if not response.get("FailedRecordCount"):
+                return
+            # Only the failed records are sent again (throttled shards): a blanket retry would
+            # duplicate the ones that went through.
+            pending = [
+                m
+                for m, result in zip(pending, response["Records"], strict=True)
+                if result.get("ErrorCode")
+            ]
+            time.sleep(min(5.0, 0.1 * 2**attempt))
+        raise ProduceError(
+            f"{self.description}: {len(pending)} records still failing after {_MAX_ATTEMPTS} "
+            "attempts (throttled? raise the shard count or lower --rate)"
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class PubSubChannel:
+    def __init__(self, topic: str, emulator_host: str | None = None) -> None:
+        from google.cloud import pubsub_v1
+
+        self.topic = topic
+        where = f" at {emulator_host}" if emulator_host else ""
+        self.description = f"Pub/Sub topic {topic}{where}"
+        # The client library finds an emulator only through this variable, read once when the
+        # client is made; it is set just for that, so nothing else in the process follows it.
+        with _variable("PUBSUB_EMULATOR_HOST", emulator_host):
+            self._client = pubsub_v1.PublisherClient()
+
+    def send(self, messages: Sequence[Message]) -> None:
+        futures = [self._client.publish(self.topic, m.payload.encode("utf-8")) for m in messages]
+        for future in futures:
+            future.result(timeout=60)
+
+    def close(self) -> None:
+        self._client.stop()
+
+
+@contextmanager
+def _variable(name: str, value: str | None) -> Iterator[None]:
+    if value is None:
+        yield
+        return
+    saved = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
+
+
+@dataclass(frozen=True)
+class Target:
+    kind: Literal["kinesis", "pubsub"]
+    name: str  # stream name, or topic path projects/<project>/topics/<topic>
+    region: str = ""
+    endpoint: str | None = None
+
+    def open(self) -> Channel:
+        if self.kind == "kinesis":
+            # An emulator takes any key pair; a real cloud uses boto3's usual chain.
+            credentials = EMULATOR_CREDENTIALS if self.endpoint else None
+            return KinesisChannel(self.name, self.region, self.endpoint, credentials)
+        return PubSubChannel(self.name, self.endpoint)
+
+
+def topic_path(topic: str, project: str | None) -> str:
+    if topic.startswith("projects/"):
+        return topic
+    if not project:
+        raise ValueError(f"topic {topic!r} needs --project (or give projects/<p>/topics/<t>)")
+    return f"projects/{project}/topics/{topic}"
+
+
+def target_from_outputs(outputs: Mapping[str, Any], kind: str | None = None) -> Target:
+    """The broker a stack exported: a Kinesis stream on AWS, a Pub/Sub topic on GCP."""
+    missing = [k for k in ("broker_name", "region") if not outputs.get(k)]
+    if missing:
+        raise ValueError(f"the stack outputs lack {', '.join(missing)}: was `pulumi up` run?")
+    cloud = outputs.get("cloud")
+    if kind is None:
+        if cloud not in ("aws", "gcp"):
+            raise ValueError(f"the stack's cloud output is {cloud!r}; pass --target")
+        kind = "kinesis" if cloud == "aws" else "pubsub"
+    if kind == "kinesis":
+        return Target("kinesis", str(outputs["broker_name"]), str(outputs["region"]))
+    if kind != "pubsub":
+        raise ValueError(f"unknown target {kind!r}: kinesis or pubsub")
+    # broker_id is the topic's full path on GCP; broker_name alone lacks the project.
+    broker_id = str(outputs.get("broker_id") or "")
+    if not broker_id.startswith("projects/"):
+        raise ValueError(f"broker_id {broker_id!r} is not a topic path projects/<p>/topics/<t>")
+    return Target("pubsub", broker_id, str(outputs["region"]))
+
+
+def read_stack_outputs(stack: str, cwd: str | None = None) -> dict[str, Any]:
+    """`pulumi stack output --json` of a stack (run where Pulumi.yaml is)."""
+    command = ["pulumi", "stack", "output", "--json", "--stack", stack]
+    try:
+        done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise ProduceError("the pulumi CLI is not on PATH; install it or name the target") from None
+    if done.returncode != 0:
+        raise ProduceError(f"`{' '.join(command)}` failed: {done.stderr.strip()}")
+    return json.loads(done.stdout)
+
+
+def send_paced(
+    messages: Sequence[Message],
+    channel: Channel,
+    *,
+    rate: float,
+    late_allowed: Callable[[], bool] | None = None,
+    after_slice: Callable[[list[Message]], None] | None = None,
+    late_timeout: float = 300.0,
+) -> list[Message]:
+    """Send at `rate` messages per second (0: as fast as the channel takes them).
+
+    Late events are held back while `late_allowed()` is false: an event is only late for the
+    job once its watermark has moved past it (see Flavour.watermark_moved), and a run that
+    checks exact totals must not send one before. `after_slice(sent)` runs after every slice
+    (progress, fault injection); it may block, which pauses the stream. Returns the messages
+    in the order they were sent.
+    """
+    sent: list[Message] = []
+    held: list[Message] = []
+    gate_open = late_allowed is None
+    started = time.monotonic()
+    position = 0
+    while position < len(messages) or held:
+        slice_started = time.monotonic()
+        if position < len(messages):
+            if rate > 0:
+                due = int((slice_started - started) * rate) + 1
+            else:
+                due = position + _KINESIS_BATCH
+            upto = min(len(messages), max(due, position))
+            chunk, position = list(messages[position:upto]), upto
+        else:
+            chunk = []
+            gate_open = _wait_for(late_allowed, late_timeout, len(held))
+        if not gate_open and (held or any(m.kind is Kind.LATE for m in chunk)):
+            # Asked only when it matters: the question costs a read of the job's checkpoint.
+            gate_open = late_allowed is None or late_allowed()
+        if gate_open:
+            chunk, held = held + chunk, []
+        else:
+            held += [m for m in chunk if m.kind is Kind.LATE]
+            chunk = [m for m in chunk if m.kind is not Kind.LATE]
+        if chunk:
+            channel.send(chunk)
+            sent.extend(chunk)
+        if after_slice is not None:
+            after_slice(sent)
+        if rate > 0 and position < len(messages):
+            time.sleep(max(0.0, _SLICE_SECONDS - (time.monotonic() - slice_started)))
+    return sent
+
+
+def _wait_for(condition: Callable[[], bool] | None, timeout: float, held: int) -> bool:
+    deadline = time.monotonic() + timeout
+    while condition is not None and not condition():
+        if time.monotonic() > deadline:
+            raise ProduceError(
+                f"{held} late events still held after {timeout:.0f}s: the job's watermark "
+                "has not moved (has it processed any on-time event?)"
+            )
+        time.sleep(0.5)
+    return True

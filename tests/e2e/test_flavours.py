@@ -1,0 +1,72 @@
+"""Each flavour end to end with 10% malformed events (plus duplicates and late events): the
+serving store equals the truth computed in plain Python, exactly; every malformed event is in
+the dead letters with its reason; every valid event is archived once; and nothing the run
+started is left running."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from kappa_local.local import RunReport, expected_view, serving_view
+from kappa_local.stand_ins import require_free_port
+from kappa_local.synthetic import MALFORMED_KINDS, Mix
+
+from .conftest import RunLocal
+
+pytestmark = pytest.mark.e2e
+
+MIX = Mix(events=600, keys=8, malformed=0.10, duplicates=0.05, late=0.02, seed=7, rate=100)
+
+# What the job answers for each kind of malformed payload the producer makes.
+REASONS = {
+    "truncated_json": "invalid JSON: not a JSON object",
+    "not_an_object": "invalid JSON: not a JSON object",
+    "missing_value": "missing field(s): value",
+    "bad_time": "invalid field(s): event_time",
+    "bad_value": "invalid field(s): value",
+}
+
+
+@pytest.fixture(scope="module", params=["aws", "gcp"])
+def report(request: pytest.FixtureRequest, run_local: RunLocal) -> RunReport:
+    return run_local(request.param, flavour=request.param, mix=MIX)
+
+
+def test_serving_totals_equal_the_truth_exactly(report: RunReport) -> None:
+    assert report.problems == []
+    truth = report.truth
+    assert serving_view(report.serving, truth.value_fields) == expected_view(truth)
+    assert sum(int(row["value_count"]) for row in report.serving) == truth.valid == 498
+    assert report.job_exit_code == 0
+
+
+def test_every_malformed_event_is_dead_lettered_with_its_reason(report: RunReport) -> None:
+    sent = {m.payload: m.malformed_kind for m in report.truth.malformed}
+    assert len(sent) == 60  # 10% of 600, each payload unique
+    assert set(sent.values()) == set(MALFORMED_KINDS)
+    lettered = Counter(d["payload"] for d in report.dead_letters)
+    assert lettered == Counter(list(sent)), "each malformed payload exactly once"
+    for letter in report.dead_letters:
+        assert letter["reason"] == REASONS[sent[letter["payload"]]], letter
+        assert letter["pipeline_version"] == "v1"
+
+
+def test_every_valid_event_is_archived_once(report: RunReport) -> None:
+    archived = Counter(report.archived_ids)
+    assert set(archived) == report.truth.archived_ids
+    assert set(archived.values()) == {1}
+
+
+def test_the_job_drops_the_duplicates_and_the_late_events(report: RunReport) -> None:
+    assert report.truth.duplicates == 30
+    assert report.truth.late == 12
+    assert report.metrics.duplicates_dropped == 30
+    assert report.metrics.late_dropped == 12
+
+
+def test_everything_the_run_started_is_shut_down(report: RunReport) -> None:
+    # Ports free again: moto, the Google fakes. The job exited by itself on its stop marker.
+    for port in report.ports_used:
+        require_free_port(port, "--any")
+    assert report.job_exit_code == 0

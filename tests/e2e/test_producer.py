@@ -1,0 +1,314 @@
+"""The producer: deterministic synthetic events, their truth, pacing and the late-event gate,
+targets from a stack's outputs, and sending to the stand-ins (moto's Kinesis, Google's
+Pub/Sub fake) through the `produce` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kappa_local import cli
+from kappa_local.producer import Target, read_stack_outputs, send_paced, target_from_outputs
+from kappa_local.stand_ins import free_port, go_emulator, moto_server
+from kappa_local.synthetic import Kind, Message, Mix, generate, truth_of, window_start
+
+START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+MIX = Mix(events=1000, keys=5, malformed=0.1, duplicates=0.05, late=0.02, seed=3, rate=50)
+
+# What `pulumi stack output --json` prints for each cloud (names as in infra/outputs.py).
+AWS_OUTPUTS = {
+    "cloud": "aws",
+    "region": "eu-west-1",
+    "broker_name": "kappa-dev-events-3f2a1b",
+    "broker_id": "arn:aws:kinesis:eu-west-1:123456789012:stream/kappa-dev-events-3f2a1b",
+    "serving_table": "kappa-dev-aggregates_v1",
+}
+GCP_OUTPUTS = {
+    "cloud": "gcp",
+    "region": "europe-west1",
+    "broker_name": "kappa-dev-events",
+    "broker_id": "projects/acme-data/topics/kappa-dev-events",
+    "serving_table": "aggregates_v1",
+}
+
+
+def test_the_same_seed_gives_the_same_events() -> None:
+    assert generate(MIX, START) == generate(MIX, START)
+    other = generate(Mix(events=1000, keys=5, malformed=0.1, seed=4), START)
+    assert [m.payload for m in other] != [m.payload for m in generate(MIX, START)]
+
+
+def test_the_shares_are_exact_and_the_truth_counts_only_valid_unique_on_time_events() -> None:
+    messages = generate(MIX, START)
+    kinds = Counter(m.kind for m in messages)
+    assert kinds == {Kind.VALID: 830, Kind.MALFORMED: 100, Kind.DUPLICATE: 50, Kind.LATE: 20}
+    truth = truth_of(messages, window_seconds=60, value_fields=("value",))
+    assert (truth.sent, truth.valid, truth.duplicates, truth.late) == (1000, 830, 50, 20)
+    assert len(truth.malformed) == 100
+    valid = [m for m in messages if m.kind is Kind.VALID]
+    assert sum(s["value"].count for s in truth.aggregates.values()) == 830
+    assert sum(s["value"].total for s in truth.aggregates.values()) == sum(
+        m.values[0] for m in valid
+    )
+    assert truth.archived_ids == {m.event_id for m in valid}
+
+
+def test_duplicates_repeat_an_earlier_valid_event() -> None:
+    messages = generate(MIX, START)
+    for position, message in enumerate(messages):
+        if message.kind is Kind.DUPLICATE:
+            earlier = [m for m in messages[:position] if m.kind is Kind.VALID]
+            assert message.payload in {m.payload for m in earlier}
+
+
+def test_late_events_are_older_than_the_watermark_before_the_first_event() -> None:
+    messages = generate(MIX, START, watermark_seconds=600)
+    horizon = START - timedelta(seconds=600)
+    late = [m for m in messages if m.kind is Kind.LATE]
+    on_time = [m for m in messages if m.kind is Kind.VALID]
+    assert late
+    assert all(m.event_time_ms < horizon.timestamp() * 1000 - 60_000 for m in late)
+    assert min(m.event_time_ms for m in on_time) >= START.timestamp() * 1000 - 2_000
+
+
+def test_malformed_payloads_are_unique_and_not_valid_events() -> None:
+    malformed = [m for m in generate(MIX, START) if m.kind is Kind.MALFORMED]
+    assert len({m.payload for m in malformed}) == len(malformed)
+    for message in malformed:
+        try:
+            document = json.loads(message.payload)
+        except json.JSONDecodeError:
+            continue
+        valid = (
+            isinstance(document, dict)
+            and isinstance(document.get("value"), int)
+            and str(document.get("event_time", "")).endswith("Z")
+        )
+        assert not valid, message
+
+
+def test_window_start_is_the_jobs_iso_utc_minute() -> None:
+    moment = int(datetime(2026, 11, 25, 10, 5, 59, 999_000, tzinfo=UTC).timestamp() * 1000)
+    assert window_start(moment, 60) == "2026-11-25T10:05:00Z"
+    assert window_start(moment, 300) == "2026-11-25T10:05:00Z"
+
+
+class _Recorder:
+    description = "a list"
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+
+    def send(self, messages: Sequence[Message]) -> None:
+        self.sent.extend(messages)
+
+    def close(self) -> None:
+        pass
+
+
+def test_late_events_wait_until_the_gate_opens() -> None:
+    messages = generate(Mix(events=200, late=0.1, seed=5, rate=0), START)
+    channel = _Recorder()
+    opened_after: list[int] = []
+
+    def gate() -> bool:
+        if len(channel.sent) >= 150 and not opened_after:
+            opened_after.append(len(channel.sent))
+        return bool(opened_after)
+
+    sent = send_paced(messages, channel, rate=0, late_allowed=gate)
+    assert Counter(m.payload for m in sent) == Counter(m.payload for m in messages)
+    first_late = next(i for i, m in enumerate(sent) if m.kind is Kind.LATE)
+    assert first_late >= opened_after[0]
+
+
+def test_sending_is_paced_at_the_rate() -> None:
+    messages = generate(Mix(events=60, seed=5, rate=100), START)
+    began = time.monotonic()
+    send_paced(messages, _Recorder(), rate=100)
+    assert 0.5 <= time.monotonic() - began < 2.0
+
+
+def test_the_stack_outputs_name_the_broker_on_either_cloud() -> None:
+    assert target_from_outputs(AWS_OUTPUTS) == Target(
+        "kinesis", "kappa-dev-events-3f2a1b", "eu-west-1"
+    )
+    assert target_from_outputs(GCP_OUTPUTS) == Target(
+        "pubsub", "projects/acme-data/topics/kappa-dev-events", "europe-west1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        ({"cloud": "aws", "region": "eu-west-1"}, "lack broker_name"),
+        ({**GCP_OUTPUTS, "broker_id": "kappa-dev-events"}, "not a topic path"),
+        ({**AWS_OUTPUTS, "cloud": "azure"}, "pass --target"),
+    ],
+)
+def test_incomplete_stack_outputs_are_refused(outputs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        target_from_outputs(outputs)
+
+
+@pytest.fixture
+def fake_pulumi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `pulumi` on PATH that prints canned stack outputs and records its arguments."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "pulumi"
+    script.write_text(
+        f'#!/bin/sh\necho "$@" > {tmp_path}/pulumi-args\ncat {tmp_path}/outputs.json\n'
+    )
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path
+
+
+def test_stack_outputs_are_read_with_the_pulumi_cli(fake_pulumi: Path) -> None:
+    (fake_pulumi / "outputs.json").write_text(json.dumps(GCP_OUTPUTS))
+    assert read_stack_outputs("gcp-dev", str(fake_pulumi)) == GCP_OUTPUTS
+    assert (fake_pulumi / "pulumi-args").read_text().split() == [
+        "stack",
+        "output",
+        "--json",
+        "--stack",
+        "gcp-dev",
+    ]
+
+
+def test_produce_sends_to_the_stacks_kinesis_stream(
+    fake_pulumi: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import boto3
+
+    (fake_pulumi / "outputs.json").write_text(json.dumps(AWS_OUTPUTS))
+    with moto_server(free_port(), tmp_path / "logs") as endpoint:
+        kinesis = boto3.client(
+            "kinesis",
+            region_name="eu-west-1",
+            endpoint_url=endpoint,
+            aws_access_key_id="kappa-local",
+            aws_secret_access_key="kappa-local",
+        )
+        stream = AWS_OUTPUTS["broker_name"]
+        kinesis.create_stream(StreamName=stream, ShardCount=1)
+        kinesis.get_waiter("stream_exists").wait(StreamName=stream)
+        code = cli.main(
+            [
+                "produce",
+                "--stack",
+                "aws-dev",
+                "--endpoint",
+                endpoint,
+                "--events",
+                "120",
+                "--rate",
+                "0",
+                "--seed",
+                "9",
+                "--truth",
+                str(tmp_path / "truth.json"),
+            ]
+        )
+        shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records = kinesis.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    assert code == 0
+    # The same seed gives the same events (ids, keys, kinds); only their times follow the clock.
+    expected = generate(
+        Mix(events=120, seed=9, malformed=0.02, duplicates=0.05, late=0.01, rate=0), START
+    )
+    assert Counter(_event_id(r["Data"]) for r in records) == Counter(
+        _event_id(m.payload.encode()) for m in expected
+    )
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert (truth["sent"], truth["valid"], truth["duplicates"], truth["late"]) == (120, 111, 6, 1)
+    assert truth["malformed"] == 2
+    assert sum(row["value_count"] for row in truth["aggregates"]) == 111
+    assert "sent 120 events" in capsys.readouterr().out
+
+
+def _event_id(data: bytes) -> str | None:
+    try:
+        document = json.loads(data)
+    except json.JSONDecodeError:
+        return None
+    return document.get("event_id") if isinstance(document, dict) else "(not an object)"
+
+
+def test_produce_publishes_to_a_pubsub_topic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from google.cloud import pubsub_v1
+
+    before = os.environ.get("PUBSUB_EMULATOR_HOST")
+    with go_emulator("pubsub", free_port(), "--pubsub-port", tmp_path / "logs") as host:
+        with monkeypatch.context() as patched:
+            patched.setenv("PUBSUB_EMULATOR_HOST", host)
+            publisher, subscriber = pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+        topic = "projects/kappa-test/topics/events"
+        subscription = "projects/kappa-test/subscriptions/all"
+        publisher.create_topic(name=topic)
+        subscriber.create_subscription(name=subscription, topic=topic)
+        code = cli.main(
+            [
+                "produce",
+                "--target",
+                "pubsub",
+                "--topic",
+                "events",
+                "--project",
+                "kappa-test",
+                "--endpoint",
+                host,
+                "--events",
+                "80",
+                "--rate",
+                "0",
+                "--malformed",
+                "0.1",
+            ]
+        )
+        received: list[bytes] = []
+        while len(received) < 80:
+            response = subscriber.pull(
+                request={"subscription": subscription, "max_messages": 100}, timeout=10
+            )
+            if not response.received_messages:
+                break
+            received += [m.message.data for m in response.received_messages]
+            subscriber.acknowledge(
+                request={
+                    "subscription": subscription,
+                    "ack_ids": [m.ack_id for m in response.received_messages],
+                }
+            )
+        subscriber.close()
+    assert code == 0
+    assert os.environ.get("PUBSUB_EMULATOR_HOST") == before, "produce must not change it"
+    assert len(received) == 80
+    assert sum(1 for data in received if not _is_event(data)) == 8
+
+
+def _is_event(data: bytes) -> bool:
+    try:
+        document = json.loads(data)
+    except json.JSONDecodeError:
+        return False
+    return (
+        isinstance(document, dict)
+        and {"event_id", "key", "event_time", "value"} <= set(document)
+        and isinstance(document["value"], int)
+        and document["event_time"] != "not-a-time"
+    )
