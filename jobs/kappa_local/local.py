@@ -238,6 +238,10 @@ class _Faults:
         self._flavour = flavour
         self._progress = progress
         self._last_planned = -1
+        # Events sent when the job was last (re)started: the next kill waits for a batch of
+        # the new incarnation's own, which only events sent after that start can make.
+        self._sent_at_start = 0
+        self._quiet_before_a_late_kill = max(10.0, 3 * options.trigger_seconds)
         self.split_shards: list[str] = []
         # Kills that hit a batch before its commit (the rest landed just after one).
         self.kills_mid_batch = 0
@@ -245,7 +249,8 @@ class _Faults:
 
     def __call__(self, sent: list[Message]) -> None:
         self._progress.update(len(sent))
-        if self._kills and len(sent) >= self._kills[0] * self._total:
+        due = self._kills and len(sent) >= self._kills[0] * self._total
+        if due and len(sent) > self._sent_at_start:
             self._kills.pop(0)
             self._kill_and_restart(len(sent))
         if self._split is not None and len(sent) >= self._split * self._total:
@@ -257,6 +262,8 @@ class _Faults:
         # committed), so that every incarnation first replays the batch the previous one was
         # killed in: the crash that leaves half-written outputs and forces a replay.
         in_flight: list[int] = []
+        # (batch, when first seen done) of the last batch of this incarnation's seen committed.
+        done: list[tuple[int, float]] = []
 
         def batch_started_here() -> bool:
             # Not before events flow: the first batches of a query may carry none.
@@ -265,6 +272,16 @@ class _Faults:
             batch = self._flavour.batch_in_flight()
             if batch is not None and batch > self._last_planned:
                 in_flight[:] = [batch]
+                return True
+            # One that ran between two looks: the stream is paused, so there may be no later
+            # batch to wait for. Take it once no other has started for a few triggers.
+            last = self._flavour.last_planned_batch()
+            if last is None or last <= self._last_planned:
+                return False
+            if not done or done[0][0] != last:
+                done[:] = [(last, time.monotonic())]
+            if time.monotonic() - done[0][1] >= self._quiet_before_a_late_kill:
+                in_flight[:] = [last]
                 return True
             return False
 
@@ -282,6 +299,7 @@ class _Faults:
             "starting it again"
         )
         self._job.start()
+        self._sent_at_start = sent
 
     def _split_a_shard(self, sent: list[Message]) -> None:
         shard = self._flavour.split_shard()

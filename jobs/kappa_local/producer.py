@@ -203,8 +203,10 @@ def send_paced(
     Late events are held back while `late_allowed()` is false: an event is only late for the
     job once its watermark has moved past it (see Flavour.watermark_moved), and a run that
     checks exact totals must not send one before. `after_slice(sent)` runs after every slice
-    (progress, fault injection); it may block, which pauses the stream. Returns the messages
-    in the order they were sent.
+    (progress, fault injection); it may block, which pauses the stream: the schedule resumes
+    where it stopped rather than catching up in one burst, so a fault injected at a point of
+    the stream still has the rest of the stream arriving after it at the rate. Returns the
+    messages in the order they were sent.
     """
     sent: list[Message] = []
     held: list[Message] = []
@@ -235,7 +237,9 @@ def send_paced(
             channel.send(chunk)
             sent.extend(chunk)
         if after_slice is not None:
+            hook_started = time.monotonic()
             after_slice(sent)
+            started += time.monotonic() - hook_started
         if rate > 0 and position < len(messages):
             time.sleep(max(0.0, _SLICE_SECONDS - (time.monotonic() - slice_started)))
     return sent
