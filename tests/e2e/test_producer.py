@@ -144,9 +144,9 @@ def test_a_blocking_hook_pauses_the_stream_instead_of_bunching_it_up() -> None:
     chunks: list[int] = []
 
     class _Chunks(_Recorder):
-        def send(self, batch: Sequence[Message]) -> None:
-            chunks.append(len(batch))
-            super().send(batch)
+        def send(self, messages: Sequence[Message]) -> None:
+            chunks.append(len(messages))
+            super().send(messages)
 
     def hook(sent: list[Message]) -> None:
         if len(chunks) == 1:
