@@ -4,6 +4,13 @@ Stack files hold flat keys (`kappa:brokerRetentionHours`) because Pulumi's proje
 schema can type only strings, integers, booleans and arrays; in code the keys are grouped
 into sections (`config.broker.retention_hours`). Every problem is reported at once, each
 naming the key, the value given and what is allowed.
+
+Pulumi gives a stack the declared default of every project key the stack does not set, and
+refuses to run a stack that lacks a key declared without a default (the CLI's mergeConfig).
+So every key but `cloud` declares a default in Pulumi.yaml, and the program cannot tell a
+default from a value set on purpose: a value equal to its key's declared default counts as
+not set. Keys that are off unless set, or whose default depends on the cloud, declare the
+neutral value in UNSET_VALUES.
 """
 
 from __future__ import annotations
@@ -157,10 +164,29 @@ class PipelineConfig(_Section):
 class GeneralConfig(_Section):
     cloud: Cloud = Field(alias="cloud")
     environment: str = Field("dev", pattern=r"^[a-z][a-z0-9-]{0,15}$", alias="environment")
+    # "auto" (the declared default, see UNSET_VALUES): on unless the environment is dev.
     deletion_protection: bool | None = Field(None, alias="deletionProtection")
     tags: dict[str, str] = Field(default_factory=dict, alias="tags")
     kms_key: str | None = Field(None, alias="kmsKey")
 
+
+# The declared default (Pulumi.yaml) of each key whose model default is None: "not set".
+UNSET_VALUES: dict[str, Any] = {
+    "deletionProtection": "auto",
+    "kmsKey": "",
+    "brokerShards": 0,
+    "clusterRelease": "",
+    "clusterMasterType": "",
+    "clusterCoreType": "",
+    "clusterTaskTypes": [],
+    "servingKind": "",
+    "servingZone": "",
+    "networkVpcId": "",
+    "networkSubnetIds": [],
+    "pipelineLiveVersion": "",
+}
+# The one key without a default: a stack must say which cloud it is on.
+REQUIRED_KEYS = ("cloud",)
 
 SECTIONS: dict[str, type[_Section]] = {
     "general": GeneralConfig,
@@ -300,7 +326,11 @@ class StackConfig(BaseModel):
         project: str | None = None,
     ) -> StackConfig:
         """Validate flat project keys (without the `kappa:` prefix); raise ConfigError."""
-        values = {key: _decode(value) for key, value in values.items()}
+        values = {
+            key: decoded
+            for key, value in values.items()
+            if not _is_declared_default(key, decoded := _decode(value))
+        }
         problems = _unknown_keys(values)
         sections: dict[str, _Section] = {}
         for section_name, model in SECTIONS.items():
@@ -372,6 +402,33 @@ def all_keys() -> dict[str, tuple[type[_Section], str]]:
         for field_name, field in model.model_fields.items():
             keys[field.alias or field_name] = (model, field_name)
     return keys
+
+
+def declared_default(key: str) -> Any:
+    """The default Pulumi.yaml declares for `key`, as Pulumi would hand it over (JSON)."""
+    if key in UNSET_VALUES:
+        return UNSET_VALUES[key]
+    model, field_name = all_keys()[key]
+    default = model.model_fields[field_name].get_default(call_default_factory=True)
+    return list(default) if isinstance(default, tuple) else default
+
+
+def _is_declared_default(key: str, value: Any) -> bool:
+    if key in REQUIRED_KEYS or key not in all_keys():
+        return False
+    given, default = _plain(value), _plain(declared_default(key))
+    # By type as well: True == 1 in Python, but `true` is no integer's default.
+    return type(given) is type(default) and given == default
+
+
+def _plain(value: Any) -> Any:
+    """Pulumi hands scalars over as text ("2", "false"): compare them as the JSON they are."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _aliases(model: type[_Section]) -> set[str]:

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 import infra.wheelhouse
 from infra.artifacts import Artifact, write_artifact
 from tests.infra.mocks import Recording, run_program
@@ -44,8 +46,33 @@ def fake_wheelhouse_installed() -> Iterator[Artifact]:
         infra.wheelhouse.build_wheelhouse = original
 
 
+class MissingStackConfig(Exception):
+    """What the Pulumi CLI refuses a stack with, before the program starts."""
+
+
+def as_the_cli_merges_it(config: Mapping[str, Any], stack: str = "test") -> dict[str, Any]:
+    """The config the Pulumi CLI hands the program for a stack (its mergeConfig): the stack's
+    values, plus the declared default of every project key the stack leaves out. A project
+    key declared without a default and left out stops the run."""
+    declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+    merged = dict(config)
+    missing = []
+    for key, declaration in declared.items():
+        if f"kappa:{key}" in merged:
+            continue
+        if "default" in declaration:
+            merged[f"kappa:{key}"] = declaration["default"]
+        else:
+            missing.append(key)
+    if missing:
+        raise MissingStackConfig(f"Stack '{stack}' is missing configuration values {missing}")
+    return merged
+
+
 def run_main(
     config: Mapping[str, Any], stack: str = "test", recording: Recording | None = None
 ) -> Recording:
-    """Run the whole Pulumi program (__main__.py) with a stack's config under mocks."""
-    return run_program(lambda: runpy.run_path(str(MAIN)), config, stack=stack, recording=recording)
+    """Run the whole Pulumi program (__main__.py) under mocks with a stack's config, as the
+    Pulumi CLI would pass it (declared defaults filled in)."""
+    merged = as_the_cli_merges_it(config, stack)
+    return run_program(lambda: runpy.run_path(str(MAIN)), merged, stack=stack, recording=recording)

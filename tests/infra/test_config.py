@@ -8,9 +8,22 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.config import ConfigError, StackConfig, all_keys
+from infra.config import (
+    REQUIRED_KEYS,
+    UNSET_VALUES,
+    ConfigError,
+    StackConfig,
+    all_keys,
+    declared_default,
+)
 from tests.infra.mocks import Recording
-from tests.infra.program import AWS_BASE, GCP_BASE, run_main
+from tests.infra.program import (
+    AWS_BASE,
+    GCP_BASE,
+    MissingStackConfig,
+    as_the_cli_merges_it,
+    run_main,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -188,14 +201,14 @@ def test_every_key_of_the_model_is_declared_in_pulumi_yaml_and_back():
     assert set(_declared()) == set(all_keys())
 
 
-def test_declared_defaults_equal_the_models_defaults():
+def test_declared_defaults_equal_the_models_defaults_or_say_unset():
     for key, declaration in _declared().items():
-        if "default" not in declaration:
+        if key in REQUIRED_KEYS:
             continue
+        assert declaration["default"] == declared_default(key), key
         model, field_name = all_keys()[key]
-        default = model.model_fields[field_name].get_default(call_default_factory=True)
-        expected = list(default) if isinstance(default, tuple) else default
-        assert declaration["default"] == expected, key
+        if key in UNSET_VALUES:
+            assert model.model_fields[field_name].default is None, key
 
 
 def test_declared_types_match_the_model():
@@ -209,18 +222,94 @@ def test_declared_types_match_the_model():
             assert isinstance(default, PULUMI_TYPES[declaration["type"]]), key
 
 
-def test_keys_without_a_yaml_default_are_cloud_specific_or_optional():
-    """A default in Pulumi.yaml is applied on every cloud; cloud-specific keys must not have
-    one, or setting them on the other cloud could not be told from the default."""
-    only_on = {key for model, _ in all_keys().values() for key in model.only_on}
-    for key in only_on:
-        assert "default" not in _declared()[key], key
+def test_declared_defaults_have_the_declared_type():
+    # The Pulumi CLI refuses a project file whose default does not match its key's type.
+    for key, declaration in _declared().items():
+        if "type" in declaration and "default" in declaration:
+            default = declaration["default"]
+            assert isinstance(default, PULUMI_TYPES[declaration["type"]]), key
+            assert declaration["type"] == "boolean" or not isinstance(default, bool), key
 
 
-def test_readme_configuration_table_lists_every_key():
-    readme = (REPO / "README.md").read_text()
-    missing = [key for key in all_keys() if f"`{key}`" not in readme]
-    assert missing == []
+def test_only_cloud_is_declared_without_a_default():
+    # The Pulumi CLI refuses to run a stack that leaves out a key declared without a default.
+    assert [key for key, d in _declared().items() if "default" not in d] == list(REQUIRED_KEYS)
+
+
+@pytest.mark.parametrize("stack_file", ["Pulumi.aws.yaml", "Pulumi.gcp.yaml"])
+def test_the_defaults_the_cli_fills_in_change_nothing(stack_file: str):
+    """Pulumi hands the program every declared default, cloud-specific ones included: the
+    parsed configuration must be the one the stack file alone gives."""
+    values = yaml.safe_load((REPO / stack_file).read_text())["config"]
+    merged = as_the_cli_merges_it(values)
+    assert len(merged) > len(values)
+
+    def parsed(config: dict[str, Any]) -> dict[str, Any]:
+        cloud = config["kappa:cloud"]
+        return StackConfig.parse(
+            {k.removeprefix("kappa:"): v for k, v in config.items() if k.startswith("kappa:")},
+            region=config[f"{cloud}:region"],
+            project=config.get("gcp:project"),
+            stack="t",
+        ).model_dump()
+
+    assert parsed(merged) == parsed(values)
+
+
+def test_a_stack_without_a_cloud_is_refused_by_the_cli():
+    with pytest.raises(MissingStackConfig, match="cloud"):
+        run_main({"aws:region": "eu-west-1"})
+
+
+def test_a_cloud_only_key_set_to_another_value_is_still_refused_on_the_other_cloud():
+    with pytest.raises(ConfigError, match="brokerMaxDeliveryAttempts applies to gcp"):
+        run_main({**AWS_BASE, "kappa:brokerMaxDeliveryAttempts": 20})
+
+
+def test_unset_values_read_as_not_set():
+    config = parse(
+        "aws",
+        environment="prod",
+        deletionProtection="auto",
+        clusterTaskTypes="[]",
+        brokerShards="0",
+        networkVpcId="",
+    )
+    assert config.deletion_protection is True
+    assert config.task_types == parse("aws").task_types
+    assert config.broker.shards is None
+    assert not config.network.bring_your_own
+
+
+def readme_row(key: str, declaration: dict[str, Any]) -> str:
+    """The README configuration table's row for a key, from its Pulumi.yaml declaration."""
+    kind = declaration.get("type", "object")
+    kind = "array of string" if kind == "array" else kind
+    if "default" not in declaration:
+        default = "required"
+    elif declaration["default"] == "":
+        default = "(empty)"
+    else:
+        default = f"`{_flow(declaration['default'])}`"
+    return f"| `{key}` | {kind} | {default} | {declaration['description']} |"
+
+
+def _flow(value: Any) -> str:
+    """A value as YAML's flow style writes it in a stack file: dev, 30, false, [v1], {}."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(_flow(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_flow(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def test_readme_configuration_table_is_the_project_file():
+    readme = (REPO / "README.md").read_text().splitlines()
+    rows = [line for line in readme if line.startswith("| `")]
+    wanted = [readme_row(key, d) for key, d in _declared().items()]
+    assert [row for row in rows if row in wanted] == wanted
 
 
 @pytest.mark.parametrize("stack_file", ["Pulumi.aws.yaml", "Pulumi.gcp.yaml"])
