@@ -90,11 +90,20 @@ ensure_system_packages() {
   ensure_postgresql
 }
 
+ensure_python() {
+  # Debian and Ubuntu ship python3 without its venv module (package python3-venv).
+  command -v python3 >/dev/null || apt_install python3 python3-venv
+  python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+}
+
 ensure_venv() {
   local stamp="$venv/.requirements.sha256"
   local wanted
   wanted="$(cat "$repo"/requirements*.txt "$repo"/jobs/requirements.txt | sha256sum | cut -d' ' -f1)"
-  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  if [ ! -x "$venv/bin/python" ]; then
+    ensure_python
+    python3 -m venv "$venv"
+  fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
     say "installing Python packages"
     "$venv/bin/pip" install --quiet --upgrade pip
