@@ -261,6 +261,8 @@ class StackConfig(BaseModel):
     region: str
     project: str | None  # the GCP project; None on AWS
     stack: str
+    # aws:profile, for what calls AWS through boto3 rather than the provider (EMR steps).
+    aws_profile: str | None = None
     general: GeneralConfig
     broker: BrokerConfig
     cluster: ClusterConfig
@@ -324,6 +326,7 @@ class StackConfig(BaseModel):
         region: str | None,
         stack: str,
         project: str | None = None,
+        aws_profile: str | None = None,
     ) -> StackConfig:
         """Validate flat project keys (without the `kappa:` prefix); raise ConfigError."""
         values = {
@@ -351,6 +354,7 @@ class StackConfig(BaseModel):
             region=region or "",
             project=project,
             stack=stack,
+            aws_profile=aws_profile,
             **sections,  # type: ignore[arg-type]
         )
         problems += _cross_checks(config, set(values))
@@ -379,7 +383,10 @@ def load_config() -> StackConfig:
     provider = pulumi.Config(cloud) if cloud in ("aws", "gcp") else None
     region = provider.get("region") if provider else None
     project = provider.get("project") if provider and cloud == "gcp" else None
-    return StackConfig.parse(values, region=region, stack=pulumi.get_stack(), project=project)
+    profile = provider.get("profile") if provider and cloud == "aws" else None
+    return StackConfig.parse(
+        values, region=region, stack=pulumi.get_stack(), project=project, aws_profile=profile
+    )
 
 
 def _project_config(pulumi: Any) -> dict[str, Any]:

@@ -17,7 +17,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_tls as tls
 
-from infra.artifacts import deterministic_zip
+from infra.artifacts import content_key, deterministic_zip
+from infra.aws.emr_protection import ProtectionRelease
 from infra.aws.policy import EMR_MANAGED_POLICY_TAG
 
 # Spark's own settings for a long-lived streaming job on reclaimable capacity.
@@ -52,6 +53,8 @@ class ClusterArgs:
     log_uri: pulumi.Input[str]
     # Where the in-transit TLS material is uploaded (the artifacts bucket).
     artifacts_bucket: pulumi.Input[str]
+    # The cluster's region: it names the nodes' DNS domain, which the TLS certificate covers.
+    region: str
     bootstrap_actions: Sequence[BootstrapAction] = ()
     release: str = "emr-spark-8.0.0"
     mode: Literal["long_running", "ephemeral"] = "long_running"
@@ -68,9 +71,21 @@ class ClusterArgs:
     spot_allocation: str = "price-capacity-optimized"
     disk_gib: int = 64
     termination_protection: bool = False
+    # The stack's `aws:profile`, for the call that lifts termination protection when Pulumi
+    # itself deletes the cluster (see emr_protection).
+    aws_profile: str | None = None
     # Several steps at once so a new pipeline version can replay beside the live one.
     step_concurrency: int = 4
     tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def internal_domain(region: str) -> str:
+    """The domain of EC2's private host names in a region, which EMR's nodes carry: EMR's
+    in-transit encryption guide suggests a `*.ec2.internal` certificate in us-east-1.
+
+    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-naming.html
+    """
+    return "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
 
 
 class Cluster(pulumi.ComponentResource):
@@ -138,6 +153,16 @@ class Cluster(pulumi.ComponentResource):
                 ignore_changes=["coreInstanceFleet.targetOnDemandCapacity"],
             ),
         )
+        if args.termination_protection:
+            # Protection refuses Pulumi's delete too, and a new bootstrap script or wheelhouse
+            # replaces the cluster: this lifts it just before Pulumi deletes the cluster.
+            ProtectionRelease(
+                f"{name}-protection-release",
+                cluster_id=cluster.id,
+                region=args.region,
+                profile=args.aws_profile,
+                opts=child,
+            )
         self._task_fleet(name, cluster, args)
         aws.emr.ManagedScalingPolicy(
             f"{name}-scaling",
@@ -229,13 +254,13 @@ class Cluster(pulumi.ComponentResource):
         Pulumi state as a secret and in the encrypted, private artifacts bucket."""
         child = pulumi.ResourceOptions(parent=self)
         key = tls.PrivateKey(f"{name}-tls", algorithm="RSA", rsa_bits=2048, opts=child)
-        # Node names are <ip>.ec2.internal in us-east-1 and <ip>.<region>.compute.internal
-        # elsewhere.
+        # A wildcard stands for one label, so the certificate names the nodes' own domain.
+        wildcard = f"*.{internal_domain(args.region)}"
         certificate = tls.SelfSignedCert(
             f"{name}-tls",
             private_key_pem=key.private_key_pem,
-            subject={"common_name": "*.compute.internal", "organization": "kappa"},
-            dns_names=["*.ec2.internal", "*.compute.internal", "*.*.compute.internal"],
+            subject={"common_name": wildcard, "organization": "kappa"},
+            dns_names=[wildcard],
             validity_period_hours=2 * 365 * 24,
             early_renewal_hours=30 * 24,
             allowed_uses=["key_encipherment", "digital_signature", "server_auth", "client_auth"],
@@ -252,16 +277,21 @@ class Cluster(pulumi.ComponentResource):
                 )
             ).decode()
         )
-        aws.s3.BucketObjectv2(
+        uploaded = aws.s3.BucketObjectv2(
             f"{name}-tls",
             bucket=args.artifacts_bucket,
-            key=f"security/{name}-in-transit-tls.zip",
+            # Named by the certificate, so a new one (early renewal, a new region) is a new
+            # object and a new cluster: overwritten in place, it would reach only the nodes
+            # that boot later, which the others would not trust.
+            key=certificate.cert_pem.apply(
+                lambda pem: content_key("security", f"{name}-in-transit-tls.zip", pem.encode())
+            ),
             content_base64=pulumi.Output.secret(bundle),
             opts=child,
         )
-        return pulumi.Output.format(
-            "s3://{0}/security/{1}-in-transit-tls.zip", args.artifacts_bucket, name
-        )
+        # From the object's outputs, so the security configuration (and so the cluster, whose
+        # nodes fetch the zip at boot) waits until it is uploaded.
+        return pulumi.Output.format("s3://{0}/{1}", uploaded.bucket, uploaded.key)
 
     @staticmethod
     def _instance_type(

@@ -11,8 +11,9 @@ an EMR step alone is not enough in cluster deploy mode: it kills spark-submit on
 but leaves the YARN application running; so if the marker is not honoured in time, the step
 is cancelled and the YARN application of that name is killed too.
 
-The provider is pickled by reference (dill), so this module must import from the project
-root and keep its imports light; boto3 is imported where it is used.
+AWS is called with the stack's region and `aws:profile`, which the resource carries as
+inputs (see emr_api). The provider is pickled by reference (dill), so this module must import
+from the project root and keep its imports light; boto3 is imported where it is used.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
+
+from infra.aws.emr_api import changed_inputs, cluster_gone, is_invalid_request
+from infra.aws.emr_api import client as _client  # a name of this module's: tests proxy it
 
 TERMINAL_STATES = ("COMPLETED", "CANCELLED", "FAILED", "INTERRUPTED")
 # What changes the run; anything else (e.g. the stop timeout) is updated in place.
@@ -74,9 +78,7 @@ class EmrStepProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         replaces = [key for key in REPLACING_INPUTS if olds.get(key) != news.get(key)]
-        changed = replaces or [
-            key for key in news if not key.startswith("__") and olds.get(key) != news.get(key)
-        ]
+        changed = replaces or changed_inputs(olds, news)
         return DiffResult(
             changes=bool(changed), replaces=replaces, stables=[], delete_before_replace=True
         )
@@ -124,23 +126,16 @@ class EmrStepProvider(ResourceProvider):
         )
 
 
-def _client(service: str, props: dict[str, Any]) -> Any:
-    import boto3
-
-    return boto3.client(service, region_name=props["region"], endpoint_url=props.get("endpoint"))
-
-
 def _step_state(emr: Any, cluster_id: str, step_id: str) -> str | None:
     """The step's state, or None when the cluster (and so the step) is gone."""
     from botocore.exceptions import ClientError
 
+    if cluster_gone(emr, cluster_id):
+        return None
     try:
-        cluster = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
-        if cluster["Status"]["State"] in ("TERMINATED", "TERMINATED_WITH_ERRORS"):
-            return None
         return emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]["Status"]["State"]
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("InvalidRequestException",):
+        if is_invalid_request(error):
             return None
         raise
 
@@ -166,6 +161,7 @@ class EmrStep(pulumi.dynamic.Resource, module="kappa", name="EmrStep"):
         command: pulumi.Input[Sequence[str]],
         control_uri: pulumi.Input[str],
         stop_timeout_seconds: int = 900,
+        profile: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(
@@ -174,6 +170,8 @@ class EmrStep(pulumi.dynamic.Resource, module="kappa", name="EmrStep"):
             {
                 "cluster_id": cluster_id,
                 "region": region,
+                # Not a replacing input: other credentials do not change what runs.
+                "profile": profile,
                 "step_name": step_name,
                 "command": command,
                 "control_uri": control_uri,

@@ -72,6 +72,9 @@ class StreamingJobArgs:
     application_prefix: str = "kappa"
     extra_conf: Mapping[str, str] = field(default_factory=dict)
     stop_timeout_seconds: int = 900
+    # The stack's `aws:profile`: the runs are added and stopped through boto3, outside the aws
+    # provider, so they are told which credentials the stack uses.
+    aws_profile: str | None = None
 
 
 class StreamingJob(pulumi.ComponentResource):
@@ -107,6 +110,7 @@ class StreamingJob(pulumi.ComponentResource):
                 command=command,
                 control_uri=args.control_uri,
                 stop_timeout_seconds=args.stop_timeout_seconds,
+                profile=args.aws_profile,
                 opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             )
             self.spec_uris[version] = spec_uri

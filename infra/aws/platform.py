@@ -36,6 +36,7 @@ class Platform(pulumi.ComponentResource):
         self.config = config
         child = pulumi.ResourceOptions(parent=self)
         tags = config.tags
+        aws_profile = config.aws_profile
 
         if config.general.kms_key:
             key_arn: pulumi.Input[str] = config.general.kms_key
@@ -85,6 +86,7 @@ class Platform(pulumi.ComponentResource):
                 kms_key_arn=key_arn,
                 versions=config.pipeline.versions,
                 live_version=config.pipeline.live,
+                kind=config.serving_kind,
                 deletion_protection=config.deletion_protection,
                 tags=tags,
             ),
@@ -127,6 +129,7 @@ class Platform(pulumi.ComponentResource):
                 kms_key_arn=key_arn,
                 log_uri=pulumi.Output.format("s3://{0}/emr/", self.lake.names["logs"]),
                 artifacts_bucket=artifacts,
+                region=config.region,
                 bootstrap_actions=[
                     BootstrapAction(
                         name="kappa-node-setup",
@@ -151,6 +154,7 @@ class Platform(pulumi.ComponentResource):
                 termination_protection=(
                     config.deletion_protection and cluster_config.mode == "long_running"
                 ),
+                aws_profile=aws_profile,
                 tags={**tags, CLUSTER_TAG_KEY: name},
             ),
             opts=child,
@@ -167,6 +171,7 @@ class Platform(pulumi.ComponentResource):
                 bundle=build_job_bundle(),
                 specs={version: self._spec(version) for version in config.pipeline.versions},
                 application_prefix=name,
+                aws_profile=aws_profile,
             ),
             opts=child,
         )

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from tests.infra.mocks import Recording
+import pytest
+
+from infra.artifacts import content_key
+from infra.aws.cluster import Cluster, ClusterArgs
+from tests.infra.mocks import Recording, run_program
 
 CLUSTER = "aws:emr/cluster:Cluster"
 TASK_FLEET = "aws:emr/instanceFleet:InstanceFleet"
 SCALING = "aws:emr/managedScalingPolicy:ManagedScalingPolicy"
+SECURITY = "aws:emr/securityConfiguration:SecurityConfiguration"
+OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
+CERTIFICATE = "tls:index/selfSignedCert:SelfSignedCert"
+RELEASE = "pulumi-python:dynamic/kappa:ProtectionRelease"
+
+# What a platform team composing the layer passes in: its own network, roles, key, buckets.
+PLATFORM_KEY = "arn:aws:kms:eu-west-1:123456789012:key/platform"
+PLATFORM_CLUSTER = ClusterArgs(
+    vpc_id="vpc-0123456789abcdef0",
+    subnet_ids=["subnet-0aaa1111bbbb2222c", "subnet-0ddd3333eeee4444f"],
+    service_role_arn="arn:aws:iam::123456789012:role/platform-emr-service",
+    instance_profile_arn="arn:aws:iam::123456789012:instance-profile/platform-emr-nodes",
+    kms_key_arn=PLATFORM_KEY,
+    log_uri="s3://platform-logs/emr/",
+    artifacts_bucket="platform-artifacts",
+    region="eu-west-1",
+)
+
+
+def cluster_alone(args: ClusterArgs = PLATFORM_CLUSTER) -> Recording:
+    return run_program(lambda: Cluster("kappa-test", args))
 
 
 def test_runs_spark_only_on_the_spark_4_release(default_stack: Recording):
@@ -71,8 +97,12 @@ def test_on_demand_task_capacity_is_a_choice(aws_stack):
 
 
 def security(recording: Recording) -> dict[str, Any]:
-    resource = recording.one("aws:emr/securityConfiguration:SecurityConfiguration")
-    return resource.json("configuration")["EncryptionConfiguration"]
+    return recording.one(SECURITY).json("configuration")["EncryptionConfiguration"]
+
+
+def certificates_object(recording: Recording):
+    (found,) = [o for o in recording.of_type(OBJECT) if o["key"].startswith("security/")]
+    return found
 
 
 def test_security_configuration_encrypts_at_rest_with_the_stack_key(default_stack: Recording):
@@ -96,13 +126,58 @@ def test_security_configuration_encrypts_in_transit_with_uploaded_certificates(
     assert config["EnableInTransitEncryption"] is True
     tls = config["InTransitEncryptionConfiguration"]["TLSCertificateConfiguration"]
     assert tls["CertificateProviderType"] == "PEM"
-    (certificates,) = [
-        o
-        for o in default_stack.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
-        if o["key"].startswith("security/")
-    ]
+    certificates = certificates_object(default_stack)
     assert tls["S3Object"] == f"s3://{certificates['bucket']}/{certificates['key']}"
     assert certificates["bucket"] == "kappa-test-artifacts-physical"
+
+
+def test_security_configuration_waits_for_the_uploaded_certificates(default_stack: Recording):
+    """EMR fetches the zip when the cluster starts; it must be in S3 by then."""
+    configuration = default_stack.one(SECURITY)
+    assert default_stack.depends_on(configuration, certificates_object(default_stack))
+    assert default_stack.depends_on(default_stack.one(CLUSTER), configuration)
+
+
+def test_certificates_are_named_by_the_certificate_so_a_new_one_replaces_the_cluster(
+    default_stack: Recording,
+):
+    """Nodes fetch the zip when they boot: rewritten in place, a renewed certificate would
+    reach only the nodes that join later, and the others would not trust them."""
+    certificate = default_stack.one(CERTIFICATE).outputs["certPem"]
+    assert certificates_object(default_stack)["key"] == content_key(
+        "security", "kappa-test-in-transit-tls.zip", certificate.encode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("region", "domain"),
+    [("us-east-1", "ec2.internal"), ("eu-west-1", "eu-west-1.compute.internal")],
+)
+def test_certificate_covers_the_nodes_host_names_in_their_region(region: str, domain: str):
+    certificate = cluster_alone(replace(PLATFORM_CLUSTER, region=region)).one(CERTIFICATE)
+    # A wildcard stands for exactly one label: ip-10-64-0-10.<domain>.
+    assert certificate["dnsNames"] == [f"*.{domain}"]
+    assert certificate["subject"]["commonName"] == f"*.{domain}"
+
+
+def test_a_cluster_alone_takes_the_network_roles_key_and_buckets_it_is_given():
+    recording = cluster_alone()
+    cluster = recording.one(CLUSTER)
+    attributes = cluster["ec2Attributes"]
+    assert attributes["subnetIds"] == ["subnet-0aaa1111bbbb2222c", "subnet-0ddd3333eeee4444f"]
+    assert attributes["instanceProfile"] == PLATFORM_CLUSTER.instance_profile_arn
+    assert cluster["serviceRole"] == PLATFORM_CLUSTER.service_role_arn
+    assert cluster["logUri"] == "s3://platform-logs/emr/"
+    assert cluster["logEncryptionKmsKeyId"] == PLATFORM_KEY
+    groups = recording.of_type("aws:ec2/securityGroup:SecurityGroup")
+    assert {g["vpcId"] for g in groups} == {"vpc-0123456789abcdef0"}
+    config = security(recording)
+    assert config["AtRestEncryptionConfiguration"]["S3EncryptionConfiguration"]["AwsKmsKey"] == (
+        PLATFORM_KEY
+    )
+    tls = config["InTransitEncryptionConfiguration"]["TLSCertificateConfiguration"]
+    assert tls["S3Object"].startswith("s3://platform-artifacts/security/kappa-test-in-transit-tls-")
+    assert certificates_object(recording)["bucket"] == "platform-artifacts"
 
 
 def test_the_cluster_lives_in_the_private_subnets(default_stack: Recording):
@@ -138,16 +213,15 @@ def test_bootstrap_action_runs_the_uploaded_script_with_the_wheelhouse(
     default_stack: Recording, fake_wheelhouse
 ):
     (action,) = default_stack.one(CLUSTER)["bootstrapActions"]
-    objects = {o.name: o for o in default_stack.of_type("aws:s3/bucketObjectv2:BucketObjectv2")}
-    script = objects["kappa-test-bootstrap"]
-    wheelhouse = objects["kappa-test-wheelhouse"]
-    assert action["path"] == f"s3://{script['bucket']}/{script['key']}"
+    artifacts = default_stack.named("kappa-test-artifacts", "aws:s3/bucket:Bucket")
+    bucket = artifacts.outputs["bucket"]
+    assert bucket == default_stack.outputs["buckets"]["artifacts"]
+    script = default_stack.named("kappa-test-bootstrap", OBJECT)
     assert script["key"].startswith("bootstrap/emr-bootstrap-")
-    assert action["args"] == [
-        f"s3://{wheelhouse['bucket']}/{wheelhouse['key']}",
-        fake_wheelhouse.sha256,
-    ]
-    assert wheelhouse["key"] == fake_wheelhouse.key
+    assert action["path"] == f"s3://{bucket}/{script['key']}"
+    # The node fetches exactly the wheelhouse that was built, and checks its bytes.
+    assert action["args"] == [f"s3://{bucket}/{fake_wheelhouse.key}", fake_wheelhouse.sha256]
+    assert default_stack.named("kappa-test-wheelhouse", OBJECT)["bucket"] == bucket
 
 
 def test_long_running_has_no_auto_termination(default_stack: Recording):
@@ -162,6 +236,34 @@ def test_ephemeral_cluster_terminates_when_idle(aws_stack):
 
 def test_production_long_running_cluster_has_termination_protection(aws_stack):
     assert aws_stack(environment="prod").one(CLUSTER)["terminationProtection"] is True
+
+
+def test_a_protected_cluster_is_released_just_before_pulumi_deletes_it(aws_stack):
+    """A new bootstrap script or wheelhouse replaces the cluster: the new one is created
+    first, the job moves over, then the release (which depends on the old cluster, so goes
+    first) lifts the protection that would make EMR refuse to terminate the old one."""
+    recording = aws_stack(environment="prod")
+    cluster, release = recording.one(CLUSTER), recording.one(RELEASE)
+    assert release["cluster_id"] == cluster.outputs["id"]
+    assert release["region"] == "eu-west-1"
+    assert recording.depends_on(release, cluster)
+    assert cluster.delete_before_replace is False
+
+
+def test_an_unprotected_cluster_needs_no_release(default_stack: Recording, aws_stack):
+    assert default_stack.one(CLUSTER)["terminationProtection"] is False
+    assert default_stack.of_type(RELEASE) == []
+    ephemeral = aws_stack(environment="prod", clusterMode="ephemeral")
+    assert ephemeral.of_type(RELEASE) == []
+
+
+def test_a_protected_cluster_alone_is_released_with_the_profile_it_is_given():
+    recording = cluster_alone(
+        replace(PLATFORM_CLUSTER, termination_protection=True, aws_profile="platform-deploy")
+    )
+    release = recording.one(RELEASE)
+    assert release["cluster_id"] == recording.one(CLUSTER).outputs["id"]
+    assert release["profile"] == "platform-deploy"
 
 
 def test_concurrent_steps_let_a_new_version_replay_beside_the_live_one(default_stack: Recording):

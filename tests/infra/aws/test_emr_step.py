@@ -3,19 +3,22 @@ records that one call and passes every other through to moto)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
+from botocore.exceptions import ProfileNotFound
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.emr.models import emr_backends
 
 import infra.aws.emr_step as emr_step
+from infra.aws.emr_api import session
+from infra.aws.emr_protection import ProtectionReleaseProvider
 from infra.aws.emr_step import EmrStepProvider
+from tests.infra.aws.conftest import MOTO_REGION as REGION
+from tests.infra.aws.conftest import start_emr_cluster
 
-REGION = "eu-west-1"
 CONTROL_BUCKET = "checkpoints"
 
 
@@ -33,38 +36,40 @@ class CancelRecordingEmr:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+def aws(moto: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     cancelled: list[dict[str, Any]] = []
-    with mock_aws():
-        boto3.client("s3", region_name=REGION).create_bucket(
-            Bucket=CONTROL_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
-        real_client = emr_step._client
+    boto3.client("s3", region_name=REGION).create_bucket(
+        Bucket=CONTROL_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    real_client = emr_step._client
 
-        def client(service: str, props: dict[str, Any]) -> Any:
-            made = real_client(service, props)
-            return CancelRecordingEmr(made, cancelled) if service == "emr" else made
+    def client(service: str, props: dict[str, Any]) -> Any:
+        made = real_client(service, props)
+        return CancelRecordingEmr(made, cancelled) if service == "emr" else made
 
-        monkeypatch.setattr(emr_step, "_client", client)
-        yield cancelled
+    monkeypatch.setattr(emr_step, "_client", client)
+    return cancelled
 
 
 @pytest.fixture
 def cluster_id(aws) -> str:
-    emr = boto3.client("emr", region_name=REGION)
-    return emr.run_job_flow(
-        Name="kappa-test",
-        ReleaseLabel="emr-spark-8.0.0",
-        Instances={
-            "KeepJobFlowAliveWhenNoSteps": True,
-            "InstanceCount": 1,
-            "MasterInstanceType": "m6i.xlarge",
-        },
-        JobFlowRole="nodes",
-        ServiceRole="service",
-    )["JobFlowId"]
+    return start_emr_cluster()
+
+
+# moto accepts any credentials; these only tell the profile's keys from the environment's.
+DEPLOY_PROFILE_KEY_ID = "testing-deploy-profile"
+
+
+@pytest.fixture
+def deploy_profile(moto: Path) -> str:
+    """A named profile in the AWS config file, with its own keys and another region."""
+    moto.write_text(
+        "[profile kappa-deploy]\n"
+        "region = us-west-2\n"
+        f"aws_access_key_id = {DEPLOY_PROFILE_KEY_ID}\n"
+        "aws_secret_access_key = testing\n"
+    )
+    return "kappa-deploy"
 
 
 def started(provider: EmrStepProvider, properties: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -206,15 +211,53 @@ def test_deleting_a_run_on_a_terminated_cluster_does_nothing(
     assert aws == []
 
 
-def test_the_provider_pickles_by_reference_to_an_importable_module():
-    """Pulumi ships the provider to its provider host with dill; by reference keeps it small
-    and means the host imports infra.aws.emr_step from the project root."""
+def test_aws_is_called_with_the_stacks_profile_and_region(cluster_id: str, deploy_profile: str):
+    properties = props(cluster_id, profile=deploy_profile)
+    built = session(properties)
+    assert built.profile_name == deploy_profile
+    # The stack's region wins over the profile's own.
+    assert built.region_name == REGION
+    assert built.get_credentials().access_key == DEPLOY_PROFILE_KEY_ID
+    assert emr_step._client("emr", properties).meta.region_name == REGION
+    step_id, _ = started(EmrStepProvider(), properties)
+    assert step(cluster_id, step_id)["Name"] == "kappa-test-v1"
+
+
+def test_without_a_profile_aws_is_called_through_the_default_chain(cluster_id: str):
+    built = session(props(cluster_id))
+    assert built.profile_name == "default"
+    assert built.region_name == REGION
+
+
+def test_a_profile_the_machine_does_not_have_is_refused_by_name(cluster_id: str):
+    with pytest.raises(ProfileNotFound, match="kappa-elsewhere"):
+        EmrStepProvider().create(props(cluster_id, profile="kappa-elsewhere"))
+
+
+def test_a_new_profile_changes_nothing_that_runs(cluster_id: str):
+    diff = EmrStepProvider().diff(
+        "s-1", props(cluster_id), props(cluster_id, profile="kappa-deploy")
+    )
+    assert diff.changes is True
+    assert diff.replaces == []
+
+
+@pytest.mark.parametrize(
+    ("provider", "module"),
+    [
+        (EmrStepProvider, "infra.aws.emr_step"),
+        (ProtectionReleaseProvider, "infra.aws.emr_protection"),
+    ],
+)
+def test_the_providers_pickle_by_reference_to_an_importable_module(provider: type, module: str):
+    """Pulumi ships a provider to its provider host with dill; by reference keeps it small
+    and means the host imports its module from the project root."""
     import base64
     import pickle
 
     from pulumi.dynamic.dynamic import serialize_provider
 
-    payload = base64.b64decode(serialize_provider(EmrStepProvider()))
-    assert b"infra.aws.emr_step" in payload
+    payload = base64.b64decode(serialize_provider(provider()))
+    assert module.encode() in payload
     assert len(payload) < 500
-    assert isinstance(pickle.loads(payload), EmrStepProvider)  # noqa: S301 (our own bytes)
+    assert isinstance(pickle.loads(payload), provider)  # noqa: S301 (our own bytes)

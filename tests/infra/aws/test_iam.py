@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.infra.mocks import ACCOUNT_ID, Recording
+from infra.aws.iam import ClusterIdentity, ClusterIdentityArgs
+from tests.infra.mocks import ACCOUNT_ID, Recording, run_program
 
 STREAM = f"arn:aws:kinesis:us-east-1:{ACCOUNT_ID}:stream/kappa-test-events"
 KEY = f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/kappa-test-key-key-id"
@@ -109,3 +110,41 @@ def test_the_cluster_waits_for_every_grant_of_its_roles(default_stack: Recording
     assert len(grants) == 3
     for grant in grants:
         assert default_stack.depends_on(cluster, grant), grant.name
+
+
+def test_an_identity_alone_grants_only_what_it_is_given():
+    stream = "arn:aws:kinesis:eu-west-1:123456789012:stream/platform-events"
+    key = "arn:aws:kms:eu-west-1:123456789012:key/platform"
+    table = "arn:aws:dynamodb:eu-west-1:123456789012:table/platform-aggregates_v1"
+    recording = run_program(
+        lambda: ClusterIdentity(
+            "kappa-test",
+            ClusterIdentityArgs(
+                region="eu-west-1",
+                stream_arn=stream,
+                kms_key_arn=key,
+                read_bucket_arns=["arn:aws:s3:::platform-artifacts"],
+                write_bucket_arns=["arn:aws:s3:::platform-lake"],
+                table_arns=[table],
+                cluster_tag=("team-cluster", "analytics"),
+            ),
+        )
+    )
+    nodes = statements(recording, "kappa-test-nodes")
+    assert {sid: s["Resource"] for sid, s in nodes.items()} == {
+        "ReadStream": [stream],
+        "EnhancedFanOutConsumers": [f"{stream}/consumer/*"],
+        "ListBuckets": ["arn:aws:s3:::platform-artifacts", "arn:aws:s3:::platform-lake"],
+        "ReadArtifacts": ["arn:aws:s3:::platform-artifacts/*"],
+        "WriteData": ["arn:aws:s3:::platform-lake/*"],
+        "ServingTables": [table],
+        "UseStackKey": [key],
+        "DescribeOwnCluster": [f"arn:aws:elasticmapreduce:eu-west-1:{ACCOUNT_ID}:cluster/*"],
+    }
+    assert nodes["DescribeOwnCluster"]["Condition"] == {
+        "StringEquals": {"aws:ResourceTag/team-cluster": "analytics"}
+    }
+    service = statements(recording, "kappa-test-service")
+    assert service["EncryptNodeVolumes"]["Resource"] == [key]
+    node_role = recording.named("kappa-test-nodes", "aws:iam/role:Role")
+    assert service["PassNodeRole"]["Resource"] == [node_role.outputs["arn"]]

@@ -11,7 +11,8 @@ from kappa.spec import DynamoDbSink, KinesisSource, PipelineSpec
 
 import infra.aws.platform
 from infra.artifacts import JOBS_DIR, build_job_bundle, digest
-from tests.infra.mocks import Recording
+from infra.aws.job import StreamingJob, StreamingJobArgs
+from tests.infra.mocks import Recording, run_program
 
 STEP = "pulumi-python:dynamic/kappa:EmrStep"
 
@@ -108,3 +109,34 @@ def test_each_pipeline_version_runs_with_its_own_spec(aws_stack):
     v2 = PipelineSpec.from_json(uploaded["kappa-test-v2-spec"]["content"])
     assert v2.checkpoint_location.endswith("/v2")
     assert v2.serving_table == "kappa-test-aggregates_v2"
+
+
+def test_a_job_alone_runs_on_the_cluster_and_buckets_it_is_given():
+    spec = '{"pipeline_version": "v1"}'
+    recording = run_program(
+        lambda: StreamingJob(
+            "kappa-test",
+            StreamingJobArgs(
+                cluster_id="j-PLATFORM00001",
+                region="eu-west-1",
+                artifacts_bucket="platform-artifacts",
+                control_uri="s3://platform-checkpoints/_control",
+                bundle=build_job_bundle(),
+                specs={"v1": spec},
+                application_prefix="analytics",
+                aws_profile="platform-deploy",
+            ),
+        )
+    )
+    step = recording.one(STEP)
+    assert step["cluster_id"] == "j-PLATFORM00001"
+    assert step["region"] == "eu-west-1"
+    assert step["control_uri"] == "s3://platform-checkpoints/_control"
+    assert step["profile"] == "platform-deploy"
+    assert step["step_name"] == "analytics-v1"
+    uploaded = objects(recording)
+    assert {o["bucket"] for o in uploaded.values()} == {"platform-artifacts"}
+    assert uploaded["kappa-test-v1-spec"]["content"] == spec
+    command = step["command"]
+    assert command[command.index("--py-files") + 1] == uri(uploaded["kappa-test-package"])
+    assert command[-2:] == ["--spec", uri(uploaded["kappa-test-v1-spec"])]

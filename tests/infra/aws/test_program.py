@@ -9,7 +9,7 @@ import yaml
 
 from infra.outputs import STACK_OUTPUTS
 from tests.infra.mocks import Recording
-from tests.infra.program import run_main
+from tests.infra.program import AWS_BASE, run_main
 
 REPO = Path(__file__).resolve().parents[3]
 EXPORTS = set(STACK_OUTPUTS)
@@ -120,6 +120,19 @@ def test_bring_your_own_key_variant(aws_stack):
     assert recording.of_type("aws:kms/key:Key") == []
     assert recording.one("aws:kinesis/stream:Stream")["kmsKeyId"] == key
     assert recording.one("aws:dynamodb/table:Table")["serverSideEncryption"]["kmsKeyArn"] == key
+
+
+def test_aws_profile_variant_reaches_what_calls_aws_through_boto3():
+    """The runs and the protection release call AWS outside the aws provider."""
+    recording = run_main({**AWS_BASE, "kappa:environment": "prod", "aws:profile": "data-prod"})
+    for dynamic in ("EmrStep", "ProtectionRelease"):
+        resource = recording.one(f"pulumi-python:dynamic/kappa:{dynamic}")
+        assert resource["profile"] == "data-prod"
+        assert resource["region"] == "eu-west-1"
+
+
+def test_without_an_aws_profile_boto3_uses_its_default_chain(default_stack: Recording):
+    assert default_stack.one("pulumi-python:dynamic/kappa:EmrStep").get("profile") is None
 
 
 def test_replay_variant_runs_two_versions_and_serves_the_live_one(aws_stack):

@@ -1,0 +1,49 @@
+"""boto3 for the dynamic resources that act on an EMR cluster (steps, termination protection).
+
+A dynamic provider runs in Pulumi's provider host, outside the aws provider, so it does not
+see the stack's aws provider settings; what it needs of them travels in its inputs: the
+region and the `aws:profile`. An `aws:assumeRoles` setting does not travel: the calls are
+made with the profile's (or the environment's) own credentials.
+
+Imported by reference from the provider host, so it stays light: boto3 loads on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CLUSTER_GONE_STATES = ("TERMINATED", "TERMINATED_WITH_ERRORS")
+
+
+def session(props: dict[str, Any]) -> Any:
+    """A session in the stack's region with the stack's profile (the default chain without)."""
+    import boto3
+
+    return boto3.Session(profile_name=props.get("profile") or None, region_name=props["region"])
+
+
+def client(service: str, props: dict[str, Any]) -> Any:
+    return session(props).client(service, endpoint_url=props.get("endpoint"))
+
+
+def cluster_gone(emr: Any, cluster_id: str) -> bool:
+    """Whether the cluster is terminated, or no longer known to EMR."""
+    from botocore.exceptions import ClientError
+
+    try:
+        state = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"]
+    except ClientError as error:
+        if is_invalid_request(error):
+            return True
+        raise
+    return state in CLUSTER_GONE_STATES
+
+
+def changed_inputs(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
+    """The inputs a dynamic resource's diff sees changed (Pulumi's own `__` keys aside)."""
+    return [key for key in news if not key.startswith("__") and olds.get(key) != news.get(key)]
+
+
+def is_invalid_request(error: Any) -> bool:
+    """EMR's answer for a cluster or step id it does not know."""
+    return error.response.get("Error", {}).get("Code") == "InvalidRequestException"
