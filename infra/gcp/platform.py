@@ -36,7 +36,7 @@ class Platform(pulumi.ComponentResource):
         name: str,
         config: StackConfig,
         *,
-        wheelhouse: Artifact | None = None,
+        wheelhouse: Artifact,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         if config.cloud != "gcp":
@@ -199,7 +199,10 @@ class Platform(pulumi.ComponentResource):
                 config.pipeline,
                 version,
                 source=PubSubSource(
-                    subscription=values[0], ack_deadline_seconds=self.ack_deadline_seconds
+                    subscription=values[0],
+                    ack_deadline_seconds=self.ack_deadline_seconds,
+                    # A new version's first start seeks back over what the topic retains.
+                    replay_window_seconds=config.broker.retention_hours * 3600,
                 ),
                 sink=BigtableSink(
                     project=project,

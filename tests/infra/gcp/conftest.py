@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from infra.artifacts import write_artifact
+from infra.artifacts import Artifact, write_artifact
 from infra.config import load_config
 from infra.gcp.platform import Platform
 from tests.infra import mocks
@@ -38,11 +38,15 @@ def with_kappa_prefix(overrides: dict[str, Any]) -> dict[str, Any]:
 WHEELHOUSE_BYTES = b"wheels for the gcp tests\n"
 
 
+def built_wheelhouse() -> Artifact:
+    """The wheelhouse the GCP platform programs are given, as the build would name it."""
+    return write_artifact("wheelhouse", "wheelhouse.tar", WHEELHOUSE_BYTES)
+
+
 def platform_program() -> None:
     """What __main__.py does for a GCP stack, without the wheelhouse build it also does."""
     config = load_config()
-    wheelhouse = write_artifact("wheelhouse", "wheelhouse.tar", WHEELHOUSE_BYTES)
-    platform = Platform(f"kappa-{pulumi.get_stack()}", config, wheelhouse=wheelhouse)
+    platform = Platform(f"kappa-{pulumi.get_stack()}", config, wheelhouse=built_wheelhouse())
     for output_name, value in platform.stack_outputs().items():
         pulumi.export(output_name, value)
 
@@ -70,6 +74,11 @@ def named(recording: Recording, type_token: str, name: str) -> Resource:
 
 def urn_of(resource: Resource) -> str:
     return f"{resource.type}::{resource.name}"
+
+
+def bucket_name(recording: Recording, role: str) -> str:
+    """The name of the Lake's bucket for a role (`dead-letters`, as in resource names)."""
+    return named(recording, "gcp:storage/bucket:Bucket", f"kappa-test-{role}").outputs["name"]
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,8 @@ from tests.infra.gcp.conftest import (
     WHEELHOUSE_BYTES,
     GcpStack,
     agent,
+    bucket_name,
+    built_wheelhouse,
     named,
     run_layer,
 )
@@ -158,13 +160,13 @@ def test_disks_are_sized_by_config(gcp_stack: GcpStack):
         assert cluster_config[group]["diskConfig"]["bootDiskSizeGb"] == 200
 
 
-def test_init_action_is_the_uploaded_bootstrap_script(default_stack: Recording):
-    script = named(default_stack, OBJECT, "kappa-test-init-action")
+def test_init_action_is_the_bootstrap_script_in_the_lakes_artifacts_bucket(
+    default_stack: Recording,
+):
     (action,) = config(default_stack)["initializationActions"]
-    assert action["script"] == object_uri(script)
-    artifacts = named(default_stack, "gcp:storage/bucket:Bucket", "kappa-test-artifacts")
-    assert script["bucket"] == artifacts.outputs["name"]
-    assert script["name"] == bootstrap_script("dataproc-init.sh").key
+    artifacts = bucket_name(default_stack, "artifacts")
+    assert action["script"] == f"gs://{artifacts}/{bootstrap_script('dataproc-init.sh').key}"
+    assert action["script"] == object_uri(named(default_stack, OBJECT, "kappa-test-init-action"))
 
 
 def test_init_action_has_an_explicit_timeout(default_stack: Recording):
@@ -172,17 +174,20 @@ def test_init_action_has_an_explicit_timeout(default_stack: Recording):
     assert action["timeoutSec"] == 600
 
 
-def test_wheelhouse_is_uploaded_and_named_in_metadata_for_the_init_action(
+def test_metadata_names_the_built_wheelhouse_in_the_lakes_artifacts_bucket(
     default_stack: Recording,
 ):
-    wheelhouse = named(default_stack, OBJECT, "kappa-test-wheelhouse")
-    metadata = gce(default_stack)["metadata"]
-    assert metadata["kappa-wheelhouse-uri"] == object_uri(wheelhouse)
-    assert metadata["kappa-wheelhouse-sha256"] == digest(WHEELHOUSE_BYTES)
+    built, metadata = built_wheelhouse(), gce(default_stack)["metadata"]
+    artifacts = bucket_name(default_stack, "artifacts")
+    assert metadata["kappa-wheelhouse-uri"] == f"gs://{artifacts}/{built.key}"
+    assert metadata["kappa-wheelhouse-uri"] == object_uri(
+        named(default_stack, OBJECT, "kappa-test-wheelhouse")
+    )
+    assert metadata["kappa-wheelhouse-sha256"] == built.sha256 == digest(WHEELHOUSE_BYTES)
 
 
 def test_driver_output_and_spark_history_go_to_the_logs_bucket(default_stack: Recording):
-    logs = named(default_stack, "gcp:storage/bucket:Bucket", "kappa-test-logs").outputs["name"]
+    logs = bucket_name(default_stack, "logs")
     assert config(default_stack)["stagingBucket"] == logs
     assert config(default_stack)["tempBucket"] == logs
 
@@ -192,9 +197,20 @@ def test_job_logs_also_go_to_cloud_logging(default_stack: Recording):
     assert properties["dataproc:dataproc.logging.stackdriver.job.driver.enable"] == "true"
 
 
-def test_cluster_waits_for_its_service_accounts_grants(default_stack: Recording):
+@pytest.mark.parametrize(
+    "grant_type",
+    [
+        "gcp:storage/bucketIAMMember:BucketIAMMember",
+        # Cluster creation refuses an account without the Dataproc agent permissions.
+        "gcp:projects/iAMMember:IAMMember",
+        "gcp:projects/iAMCustomRole:IAMCustomRole",
+    ],
+)
+def test_cluster_waits_for_its_service_accounts_grants(default_stack: Recording, grant_type: str):
     cluster = default_stack.one(CLUSTER)
-    for grant in default_stack.of_type("gcp:storage/bucketIAMMember:BucketIAMMember"):
+    grants = default_stack.of_type(grant_type)
+    assert grants
+    for grant in grants:
         assert default_stack.depends_on(cluster, grant)
 
 
@@ -212,6 +228,7 @@ def cluster_with_key(tmp_script: Artifact) -> Cluster:
             service_account="dataproc@acme-data.iam.gserviceaccount.com",
             artifacts_bucket="acme-artifacts",
             init_script=tmp_script,
+            wheelhouse=built_wheelhouse(),
             kms_key=CMEK_KEY,
         ),
     )
@@ -222,6 +239,10 @@ def tmp_script(tmp_path) -> Artifact:
     path = tmp_path / "init.sh"
     path.write_text("#!/bin/bash\n")
     return Artifact(key="bootstrap/init-0123456789abcdef.sh", path=path, sha256="0" * 64)
+
+
+def bare_args(**artifacts: Any) -> ClusterArgs:
+    return ClusterArgs(project="p", region="r", subnetwork="s", service_account="a", **artifacts)
 
 
 def test_cmek_encrypts_disks_once_compute_and_dataproc_agents_may_use_the_key(
@@ -245,6 +266,23 @@ def test_a_cluster_alone_takes_the_subnet_account_and_bucket_it_is_given(tmp_scr
 
 def test_cluster_args_reject_an_init_script_without_a_bucket(tmp_script: Artifact):
     with pytest.raises(ValueError, match="artifacts_bucket"):
-        ClusterArgs(
-            project="p", region="r", subnetwork="s", service_account="a", init_script=tmp_script
-        )
+        bare_args(init_script=tmp_script, wheelhouse=built_wheelhouse())
+
+
+def test_cluster_args_reject_an_init_script_without_the_wheelhouse_it_installs(
+    tmp_script: Artifact,
+):
+    with pytest.raises(ValueError, match=r"ClusterArgs\.wheelhouse is missing"):
+        bare_args(artifacts_bucket="acme-artifacts", init_script=tmp_script)
+
+
+def test_cluster_args_reject_a_wheelhouse_without_the_init_script_that_installs_it():
+    with pytest.raises(ValueError, match=r"ClusterArgs\.init_script is missing"):
+        bare_args(artifacts_bucket="acme-artifacts", wheelhouse=built_wheelhouse())
+
+
+def test_a_cluster_without_init_action_or_wheelhouse_sets_neither():
+    recording = run_layer(lambda: Cluster("kappa-test", bare_args()))
+    assert config(recording).get("initializationActions") is None
+    assert "kappa-wheelhouse-uri" not in gce(recording)["metadata"]
+    assert recording.of_type(OBJECT) == []

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import pytest
 from kappa.spec import PipelineSpec
 
-from infra.artifacts import build_job_bundle
+import infra.gcp.platform
+from infra.artifacts import JOBS_DIR, build_job_bundle
 from infra.gcp.job import spec_key
-from tests.infra.gcp.conftest import GcpStack, named
+from tests.infra.gcp.conftest import GcpStack, bucket_name, named
 from tests.infra.mocks import Recording, Resource
 
 JOB = "gcp:dataproc/job:Job"
 OBJECT = "gcp:storage/bucketObject:BucketObject"
 SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
-BUCKET = "gcp:storage/bucket:Bucket"
+CLUSTER = "gcp:dataproc/cluster:Cluster"
 
 
 def job(recording: Recording, version: str = "v1") -> Resource:
@@ -31,10 +36,6 @@ def spec(recording: Recording, version: str = "v1") -> PipelineSpec:
     content = spec_object(recording, version)["content"]
     # The provider marks object content secret; the mocks keep the secret's envelope.
     return PipelineSpec.from_json(content["value"] if isinstance(content, dict) else content)
-
-
-def bucket_name(recording: Recording, role: str) -> str:
-    return named(recording, BUCKET, f"kappa-test-{role}").outputs["name"]
 
 
 def test_job_runs_the_uploaded_entry_point(default_stack: Recording):
@@ -71,6 +72,15 @@ def test_spec_leases_messages_as_long_as_the_subscription(default_stack: Recordi
     subscription = named(default_stack, SUBSCRIPTION, "kappa-test-v1")
     source = spec(default_stack).source.model_dump()
     assert source["ack_deadline_seconds"] == subscription["ackDeadlineSeconds"]
+
+
+@pytest.mark.parametrize("hours", [168, 744])
+def test_spec_replays_a_new_version_over_what_the_topic_retains(gcp_stack: GcpStack, hours: int):
+    recording = gcp_stack(brokerRetentionHours=hours)
+    topic = named(recording, "gcp:pubsub/topic:Topic", "kappa-test-events")
+    source = spec(recording).source.model_dump()
+    assert source["replay_window_seconds"] == hours * 3600
+    assert topic["messageRetentionDuration"] == f"{hours * 3600}s"
 
 
 def test_spec_writes_the_versions_bigtable_table(default_stack: Recording):
@@ -116,10 +126,50 @@ def test_a_running_job_is_cancelled_and_deleted_before_its_replacement_starts(
     assert "pysparkConfig" in running.replace_on_changes
 
 
-def test_a_changed_spec_is_a_new_object_and_a_new_job_configuration(gcp_stack: GcpStack):
+def assert_job_is_replaced_and_cluster_kept(before: Recording, after: Recording) -> None:
+    old, new = job(before), job(after)
+    changed = {key for key in old.inputs.keys() | new.inputs.keys() if old.get(key) != new.get(key)}
+    # Pulumi replaces a resource whose inputs named in replace_on_changes differ; every
+    # other change would be an update, which a submitted Dataproc job cannot take.
+    assert changed
+    assert changed <= set(new.replace_on_changes)
+    assert new.delete_before_replace
+    assert before.one(CLUSTER).inputs == after.one(CLUSTER).inputs
+
+
+def test_a_changed_spec_is_a_new_object_and_replaces_the_job_but_not_the_cluster(
+    gcp_stack: GcpStack,
+):
     before, after = gcp_stack(), gcp_stack(pipelineWindowSeconds=300)
     assert spec_object(before)["name"] != spec_object(after)["name"]
     assert job(before)["pysparkConfig"]["args"] != job(after)["pysparkConfig"]["args"]
+    assert_job_is_replaced_and_cluster_kept(before, after)
+
+
+@pytest.fixture
+def edited_jobs(tmp_path: Path) -> Path:
+    """A copy of jobs/ whose package differs from the repository's by one comment."""
+    jobs = tmp_path / "jobs"
+    ignore = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(JOBS_DIR / "kappa", jobs / "kappa", ignore=ignore)
+    shutil.copy2(JOBS_DIR / "run_pipeline.py", jobs / "run_pipeline.py")
+    with (jobs / "kappa" / "pipeline.py").open("a") as module:
+        module.write("# edited\n")
+    return jobs
+
+
+def test_a_changed_bundle_is_a_new_object_and_replaces_the_job_but_not_the_cluster(
+    gcp_stack: GcpStack, edited_jobs: Path, monkeypatch: pytest.MonkeyPatch
+):
+    before = gcp_stack()
+    monkeypatch.setattr(
+        infra.gcp.platform, "build_job_bundle", lambda: build_job_bundle(edited_jobs)
+    )
+    after = gcp_stack()
+    package = [named(recording, OBJECT, "kappa-test-package") for recording in (before, after)]
+    assert package[0]["name"] != package[1]["name"]
+    assert job(after)["pysparkConfig"]["pythonFileUris"] == [uri(package[1])]
+    assert_job_is_replaced_and_cluster_kept(before, after)
 
 
 def test_an_unchanged_stack_uploads_the_same_objects(gcp_stack: GcpStack):
