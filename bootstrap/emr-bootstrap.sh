@@ -14,8 +14,8 @@
 # /mnt/var/log/bootstrap-actions/ (and in the cluster's log bucket); a summary line goes to
 # syslog. Running it again with the same wheelhouse does nothing.
 #
-# For tests: KAPPA_ROOT prefixes every absolute path the script touches; aws, sudo, sleep and
-# logger come from PATH; KAPPA_PYTHON names the interpreter to build the venv with.
+# For tests: KAPPA_ROOT prefixes every absolute path the script touches; aws, dnf, sudo, sleep
+# and logger come from PATH; KAPPA_PYTHON names the interpreter to build the venv with.
 set -Eeuo pipefail
 
 # shellcheck source=lib/node-setup.sh
@@ -38,6 +38,20 @@ node_region() {
 fetch() {
   local region=${AWS_REGION:-${AWS_DEFAULT_REGION:-$(node_region)}}
   aws s3 cp --only-show-errors ${region:+--region "$region"} "$1" "$2"
+}
+
+# install_python VERSION: emr-spark-8 and EMR 7 run on Amazon Linux 2023, whose own python3 is
+# 3.9. Their release pages list Python 3.11 with the applications, which are installed after
+# bootstrap actions run, and no AWS document says python3.11 is on the AMI before that. AL2023
+# serves its package repositories from S3, which private subnets reach through the VPC's S3
+# gateway endpoint.
+install_python() {
+  command -v dnf >/dev/null || return 1
+  log "python$1 is not on this node; installing it from the Amazon Linux repositories"
+  retry "installing python$1 with dnf" as_root dnf install -y "python$1" ||
+    die "could not install python$1 with dnf after $ATTEMPTS attempts (its output is above);" \
+      "nodes reach the Amazon Linux repositories in S3 through the VPC's S3 gateway endpoint:" \
+      "check its route table and policy, or use a custom AMI that has python$1"
 }
 
 node_role() {

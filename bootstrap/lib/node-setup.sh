@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # What the EMR bootstrap action and the Dataproc initialization action do alike: download the
 # wheelhouse, check it, and install it into /opt/kappa/venv. Functions and constants only, so
-# sourcing it does nothing by itself; each script supplies as_root and fetch, its cloud's way.
+# sourcing it does nothing by itself; each script supplies as_root, fetch and install_python,
+# its cloud's way.
 #
 # A cluster runs one object per script, so this file is never uploaded by itself:
 # infra/artifacts.py (inline_sources) puts its text in place of each script's
@@ -13,6 +14,8 @@ readonly VENV="$KAPPA_DIR/venv"
 readonly MARKER="$VENV/.wheelhouse-sha256"
 readonly PROFILE="${KAPPA_ROOT:-}/etc/profile.d/kappa-venv.sh"
 readonly ATTEMPTS=5
+# A command's exit status meaning "retrying cannot help" (e.g. a 404): retry gives up at once.
+readonly NO_RETRY=99
 STAGE=""
 PYTHON=""
 
@@ -40,13 +43,16 @@ begin() {
   STAGE=$(mktemp -d "${TMPDIR:-/tmp}/kappa-bootstrap.XXXXXX")
 }
 
-# retry WHAT COMMAND...: up to ATTEMPTS tries, waiting 2, 4, 8, 16 s in between.
+# retry WHAT COMMAND...: up to ATTEMPTS tries, waiting 2, 4, 8, 16 s in between; returns the
+# last status, at once if it is NO_RETRY.
 retry() {
-  local what=$1 attempt delay=2
+  local what=$1 attempt delay=2 status
   shift
   for ((attempt = 1; ; attempt++)); do
-    "$@" && return 0
-    ((attempt < ATTEMPTS)) || return 1
+    status=0
+    "$@" || status=$?
+    ((status != 0)) || return 0
+    ((status != NO_RETRY && attempt < ATTEMPTS)) || return "$status"
     warn "$what failed (attempt $attempt of $ATTEMPTS); retrying in ${delay}s"
     sleep "$delay"
     delay=$((delay * 2))
@@ -81,13 +87,24 @@ unpack_wheelhouse() {
 
 target() { sed -n "s/^$1=//p" "$STAGE/wheelhouse/target.env"; }
 
+# PYTHON gets an absolute path, because sudo's secure_path may not include the directory.
 choose_python() {
-  local wanted=${KAPPA_PYTHON:-}
-  [[ -n $wanted ]] || wanted=$(command -v "python$(target python)" || command -v python3 || true)
-  # An absolute path, because sudo's secure_path may not include the directory.
-  PYTHON=$(command -v "$wanted" || true)
+  local version
+  version=$(target python)
+  if [[ -n ${KAPPA_PYTHON:-} ]]; then
+    PYTHON=$(command -v "$KAPPA_PYTHON" || true)
+    [[ -n $PYTHON ]] ||
+      die "KAPPA_PYTHON=$KAPPA_PYTHON is not an executable file nor a command on PATH; point" \
+        "it at a python$version or unset it to use the node's own"
+    return 0
+  fi
+  PYTHON=$(command -v "python$version" || true)
+  if [[ -z $PYTHON ]] && install_python "$version"; then
+    PYTHON=$(command -v "python$version" || true)
+  fi
+  [[ -n $PYTHON ]] || PYTHON=$(command -v python3 || true)
   [[ -n $PYTHON ]] ||
-    die "no python$(target python) or python3 found (PATH=$PATH); set KAPPA_PYTHON or use a" \
+    die "no python$version or python3 found (PATH=$PATH); set KAPPA_PYTHON or use a" \
       "node image that has it"
 }
 

@@ -5,10 +5,12 @@ not the repository's file, unless a test asks for the latter (`Node.form = "repo
 
 The node's absolute paths live under `root/` (the scripts prefix them with KAPPA_ROOT).
 The cloud's tools are stubs on PATH that serve objects from `buckets/` and record each call:
-`aws s3 cp`, `gcloud storage cp`, the metadata server's `get_metadata_value`, plus `sudo`
-(runs the command), `sleep` (records the delay, returns at once) and `logger` (appends to a
-file standing in for syslog). The download and metadata stubs also record how long they
-took, so a run's own time is its wall time minus theirs: the figure the 30 s budget is for.
+`aws s3 cp`, `gcloud storage cp`, the metadata server's `get_metadata_value` and the server
+itself through `curl`, plus `sudo` (runs the command), `sleep` (records the delay, returns at
+once) and `logger` (appends to a file standing in for syslog). `dnf` is there only when a test
+asks (`Node.provide_dnf`), and `Node.hide` takes tools (python3.11, curl) off the PATH. The
+download and metadata stubs also record how long they took, so a run's own time is its wall
+time minus theirs: the figure the 30 s budget is for.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -83,13 +86,58 @@ done
 printf '%s: %s\\n' "$tag" "$*" >>"$KAPPA_STUBS_STATE/syslog"
 """,
 }
+# Like Google's helper, it ends with curl -f's status, 22, when the server answers 404.
 METADATA_STUB = f"""{_RECORD}
 {_TIMED}
 {_FLAKY}
 value="$KAPPA_STUBS_STATE/metadata/$1"
-[[ -f $value ]] || {{ echo "stub metadata: $1 not found (404)" >&2; exit 1; }}
+[[ -f $value ]] || {{ echo "stub metadata: $1 not found (404)" >&2; exit 22; }}
 cat "$value"
 """
+METADATA_URL = "http://metadata.google.internal/computeMetadata/v1/instance/"
+# The metadata server as curl sees it: 403 without the Metadata-Flavor header, as the real one.
+CURL_STUB = f"""{_RECORD}
+{_TIMED}
+{_FLAKY}
+output=/dev/stdout format="" header="" url=""
+while (($#)); do
+  case $1 in
+    -o | --output) output=$2; shift 2 ;;
+    -w | --write-out) format=$2; shift 2 ;;
+    -H | --header) header=$2; shift 2 ;;
+    -m | --max-time | --connect-timeout) shift 2 ;;
+    -*) shift ;;
+    *) url=$1; shift ;;
+  esac
+done
+prefix={METADATA_URL}
+[[ $url == "$prefix"* ]] || {{ echo "stub curl: no such host in $url" >&2; exit 6; }}
+value="$KAPPA_STUBS_STATE/metadata/${{url#"$prefix"}}"
+if [[ $header != "Metadata-Flavor: Google" ]]; then
+  code=403; echo "Missing Metadata-Flavor:Google header." >"$output"
+elif [[ -f $value ]]; then
+  code=200; cat "$value" >"$output"
+else
+  code=404; echo "not found" >"$output"
+fi
+placeholder='%{{http_code}}'
+printf '%s' "${{format//"$placeholder"/$code}}"
+"""
+# Installs python3.X by linking the tests' own interpreter next to this stub, on PATH.
+DNF_STUB = f"""{_RECORD}
+{_FLAKY}
+[[ $1 == install ]] || {{ echo "stub dnf: unsupported: $*" >&2; exit 2; }}
+for package in "${{@:2}}"; do
+  case $package in
+    -*) ;;
+    "python$KAPPA_STUBS_PYTHON_VERSION") ln -sf "$KAPPA_STUBS_PYTHON" "${{0%/*}}/$package" ;;
+    *) echo "stub dnf: no match for argument: $package" >&2; exit 1 ;;
+  esac
+done
+"""
+PYTHON_VERSION = f"{sys.version_info.major}.{sys.version_info.minor}"
+# The Python the tests run on (python3.11), not its venv; then the system's tools.
+SYSTEM_PATH = (str(Path(sys.base_prefix) / "bin"), "/usr/bin", "/bin")
 
 
 @dataclass(frozen=True)
@@ -139,13 +187,14 @@ class Node:
     env: dict[str, str] = field(default_factory=dict)
     form: Form = "uploaded"
     _args: list[str] = field(default_factory=list)
+    _hidden: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for folder in (self.root, self.buckets, self.stubs, self.state / "calls", self.tmp):
             folder.mkdir(parents=True, exist_ok=True)
-        for name, body in STUBS.items():
+        for name, body in {**STUBS, "curl": CURL_STUB}.items():
             _write_stub(self.stubs / name, body)
-        _write_stub(self.root / "usr/share/google/get_metadata_value", METADATA_STUB)
+        _write_stub(self.metadata_helper, METADATA_STUB)
         if self.cloud == "emr":
             self.instance_info.parent.mkdir(parents=True, exist_ok=True)
             info = {"isMaster": self.role == "master", "isRunningNameNode": False}
@@ -190,6 +239,10 @@ class Node:
         return self.root / "mnt/var/lib/info/instance.json"
 
     @property
+    def metadata_helper(self) -> Path:
+        return self.root / "usr/share/google/get_metadata_value"
+
+    @property
     def script(self) -> Path:
         """The script to run: the repository's file, or what the stack uploads written out."""
         if self.form == "repo":
@@ -230,11 +283,34 @@ class Node:
     def fail_next(self, tool: str, times: int) -> None:
         (self.state / f"fail-{tool}").write_text(str(times))
 
+    def provide_dnf(self) -> None:
+        """A `dnf` that can install this Python's python3.X, as on Amazon Linux 2023."""
+        _write_stub(self.stubs / "dnf", DNF_STUB)
+
+    def hide(self, *tools: str) -> None:
+        """Take `tools` off the node's PATH, stubs and system commands alike."""
+        self._hidden.update(tools)
+        for tool in tools:
+            (self.stubs / tool).unlink(missing_ok=True)
+
+    def _system_path(self) -> list[str]:
+        """The system's command folders, or a folder of links to all but the hidden tools."""
+        if not self._hidden:
+            return list(SYSTEM_PATH)
+        visible = self.base / "visible-commands"
+        shutil.rmtree(visible, ignore_errors=True)
+        visible.mkdir()
+        for folder in map(Path, SYSTEM_PATH):
+            for command in folder.iterdir() if folder.is_dir() else ():
+                link = visible / command.name
+                if command.name not in self._hidden and not link.is_symlink():
+                    link.symlink_to(command)
+        return [str(visible)]
+
     def run(self, args: Sequence[str] | None = None, *, label: str | None = None) -> Run:
         """Run the script; EMR's arguments are those `point_at` set unless `args` are given."""
         command = [str(self.script), *(self._args if args is None else args)]
-        # The stubs first; then the Python the tests run on (python3.11), not its venv.
-        path = [str(self.stubs), str(Path(sys.base_prefix) / "bin"), "/usr/bin", "/bin"]
+        path = [str(self.stubs), *self._system_path()]
         env = {
             "PATH": os.pathsep.join(path),
             "HOME": str(self.base / "home"),
@@ -243,6 +319,8 @@ class Node:
             "KAPPA_ROOT": str(self.root),
             "KAPPA_STUBS_STATE": str(self.state),
             "KAPPA_STUBS_BUCKETS": str(self.buckets),
+            "KAPPA_STUBS_PYTHON": str(Path(sys.base_prefix) / "bin" / f"python{PYTHON_VERSION}"),
+            "KAPPA_STUBS_PYTHON_VERSION": PYTHON_VERSION,
             **self.env,
         }
         stub_time = self.state / "stub-ns"

@@ -71,7 +71,12 @@ def test_script_stops_on_errors_unset_variables_and_failed_pipes(
 
 
 def test_sourcing_the_lib_only_defines_functions_and_constants():
-    probe = f'set -Eeuo pipefail; source "{LIB}"; trap -p'
+    # Compared with the traps before sourcing: a shell started under nohup or in the
+    # background inherits ignored signals, which `trap -p` lists too.
+    probe = (
+        f'set -Eeuo pipefail; before="$(trap -p)"; source "{LIB}"; '
+        '[ "$(trap -p)" = "$before" ] || { trap -p; exit 3; }'
+    )
 
     result = subprocess.run(["bash", "-c", probe], capture_output=True, text=True)
 

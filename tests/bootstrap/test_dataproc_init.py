@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.bootstrap.harness import MakeNode, Node, Wheelhouses
+from tests.bootstrap.harness import METADATA_URL, MakeNode, Node, Wheelhouses
 
 
 @pytest.fixture
@@ -50,15 +50,93 @@ def test_metadata_reads_are_retried(node: Node):
     assert node.calls("sleep") == [["2"], ["4"]]
 
 
-@pytest.mark.parametrize("attribute", ["kappa-wheelhouse-uri", "kappa-wheelhouse-sha256"])
-def test_missing_wheelhouse_metadata_fails_with_a_clear_message(node: Node, attribute: str):
+@pytest.mark.parametrize(
+    "attribute", ["dataproc-role", "kappa-wheelhouse-uri", "kappa-wheelhouse-sha256"]
+)
+def test_missing_metadata_attribute_fails_at_once_naming_it(node: Node, attribute: str):
     node.delete_metadata(attribute)
 
     run = node.run()
 
     assert run.returncode != 0
-    assert f"ERROR: cannot read the cluster metadata attribute {attribute}" in run.stderr
+    assert f"ERROR: the cluster metadata has no attribute {attribute}" in run.stderr
+    assert node.calls("get_metadata_value").count([f"attributes/{attribute}"]) == 1
+    assert node.calls("sleep") == []
     assert node.calls("gcloud") == []
+
+
+def test_metadata_that_cannot_be_read_fails_after_five_attempts(node: Node):
+    node.fail_next("get_metadata_value", times=5)
+
+    run = node.run()
+
+    assert run.returncode != 0
+    assert "cannot read the cluster metadata attribute dataproc-role after 5 attempts" in run.stderr
+    assert node.calls("sleep") == [["2"], ["4"], ["8"], ["16"]]
+
+
+def test_without_the_metadata_helper_the_metadata_server_is_asked(
+    node: Node, wheelhouses: Wheelhouses
+):
+    node.metadata_helper.unlink()
+
+    run = node.run()
+
+    assert run.returncode == 0, run.output
+    assert f"{node.metadata_helper} is missing; reading cluster metadata from" in run.stderr
+    asked = [(call[call.index("--header") + 1], call[-1]) for call in node.calls("curl")]
+    assert asked == [
+        ("Metadata-Flavor: Google", f"{METADATA_URL}attributes/{attribute}")
+        for attribute in ("dataproc-role", "kappa-wheelhouse-uri", "kappa-wheelhouse-sha256")
+    ]
+    assert node.marker.read_text().strip() == wheelhouses.current.sha256
+
+
+def test_metadata_server_reads_are_retried(node: Node):
+    node.metadata_helper.unlink()
+    node.fail_next("curl", times=2)
+
+    run = node.run()
+
+    assert run.returncode == 0, run.output
+    assert node.calls("sleep") == [["2"], ["4"]]
+
+
+def test_attribute_the_metadata_server_does_not_have_fails_at_once_naming_it(node: Node):
+    node.metadata_helper.unlink()
+    node.delete_metadata("kappa-wheelhouse-uri")
+
+    run = node.run()
+
+    assert run.returncode != 0
+    assert "ERROR: the cluster metadata has no attribute kappa-wheelhouse-uri" in run.stderr
+    assert len(node.calls("curl")) == 2
+    assert node.calls("sleep") == []
+
+
+def test_no_metadata_helper_and_no_curl_fails_with_a_clear_message(node: Node):
+    node.metadata_helper.unlink()
+    node.hide("curl")
+
+    run = node.run()
+
+    assert run.returncode != 0
+    assert (
+        f"ERROR: cannot read cluster metadata: {node.metadata_helper} is missing and there is "
+        "no curl"
+    ) in run.stderr
+    assert node.calls("gcloud") == []
+
+
+def test_python_is_never_installed_on_dataproc(node: Node):
+    node.hide("python3.11", "python3")
+    node.provide_dnf()
+
+    run = node.run()
+
+    assert run.returncode != 0
+    assert "ERROR: no python3.11 or python3 found" in run.stderr
+    assert node.calls("dnf") == []
 
 
 def test_unknown_role_fails_with_a_clear_message(node: Node):

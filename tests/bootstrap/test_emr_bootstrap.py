@@ -1,4 +1,4 @@
-"""What only the EMR bootstrap action does: arguments, sudo, instance files, region."""
+"""What only the EMR bootstrap action does: arguments, sudo, instance files, region, dnf."""
 
 from __future__ import annotations
 
@@ -112,3 +112,48 @@ def test_bad_arguments_fail_before_any_download(node: Node, args: tuple[str, ...
     assert run.returncode != 0
     assert message in run.stderr
     assert node.calls("aws") == []
+
+
+def test_missing_python_is_installed_with_dnf_as_root(node: Node):
+    node.hide("python3.11")
+    node.provide_dnf()
+
+    run = node.run()
+
+    assert run.returncode == 0, run.output
+    assert ["-n", "dnf", "install", "-y", "python3.11"] in node.calls("sudo")
+    assert node.venv_python("import sys; print('%d.%d' % sys.version_info[:2])") == "3.11"
+
+
+def test_python_install_is_retried(node: Node):
+    node.hide("python3.11")
+    node.provide_dnf()
+    node.fail_next("dnf", times=2)
+
+    run = node.run()
+
+    assert run.returncode == 0, run.output
+    assert len(node.calls("dnf")) == 3
+    assert node.calls("sleep") == [["2"], ["4"]]
+
+
+def test_failed_python_install_fails_with_a_clear_message(node: Node):
+    node.hide("python3.11")
+    node.provide_dnf()
+    node.fail_next("dnf", times=5)
+
+    run = node.run()
+
+    assert run.returncode != 0
+    assert "ERROR: could not install python3.11 with dnf after 5 attempts" in run.stderr
+    assert "S3 gateway endpoint" in run.stderr
+    assert not node.venv.exists()
+
+
+def test_python_already_on_the_node_is_not_installed(node: Node):
+    node.provide_dnf()
+
+    run = node.run()
+
+    assert run.returncode == 0, run.output
+    assert node.calls("dnf") == []

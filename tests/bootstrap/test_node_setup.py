@@ -63,6 +63,7 @@ def test_venv_records_the_installed_wheelhouse_checksum(node: Node, wheelhouses:
     assert node.marker.read_text().strip() == wheelhouses.current.sha256
 
 
+@pytest.mark.parametrize("role", ["master", "worker"])
 def test_second_run_is_a_no_op(node: Node):
     node.run()
     before = snapshot(node.root)
@@ -188,6 +189,28 @@ def test_wheelhouse_for_another_python_fails_with_a_clear_message(node: Node):
 
     assert run.returncode != 0
     assert f"the wheelhouse is for Python 3.11 but {fake} is Python 3.9" in run.stderr
+    assert not node.venv.exists()
+
+
+def test_node_without_python3_fails_with_a_clear_message(node: Node):
+    node.hide("python3.11", "python3", "dnf")
+
+    run = node.run()
+
+    assert run.returncode != 0
+    assert "ERROR: no python3.11 or python3 found" in run.stderr
+    assert "set KAPPA_PYTHON or use a node image that has it" in run.stderr
+    assert not node.venv.exists()
+
+
+def test_kappa_python_that_does_not_exist_fails_with_a_clear_message(node: Node):
+    missing = node.base / "no-such-dir" / "python3.11"
+    node.env["KAPPA_PYTHON"] = str(missing)
+
+    run = node.run()
+
+    assert run.returncode != 0
+    assert f"ERROR: KAPPA_PYTHON={missing} is not an executable file nor a command" in run.stderr
     assert not node.venv.exists()
 
 

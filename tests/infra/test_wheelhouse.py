@@ -7,15 +7,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+import platform as host
 import shutil
 import tarfile
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from infra.artifacts import Artifact
 from infra.wheelhouse import Platform, WheelhouseError, build_wheelhouse
 from tests.bootstrap.fake_wheels import bundled_pip_wheel, make_wheel, pip_pin
+
+# pip evaluates markers for the machine it runs on: the nodes here are the other machine.
+BUILDER = host.machine()
+NODES: Literal["x86_64", "aarch64"] = "aarch64" if BUILDER == "x86_64" else "x86_64"
 
 
 @pytest.fixture
@@ -193,7 +199,18 @@ def test_failed_build_leaves_nothing_in_the_cache(requirements: Path, source: Pa
     assert not list((tmp_path / "cache").rglob("*.whl"))
 
 
-@pytest.mark.parametrize("line", ["-r base.txt", "--constraint=pins.txt", "-e ./jobs"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "-r base.txt",
+        "-rbase.txt",
+        "--constraint=pins.txt",
+        "-cpins.txt",
+        "--constr pins.txt",
+        "-e ./jobs",
+        "-e./jobs",
+    ],
+)
 def test_requirements_that_point_at_other_files_are_refused(
     requirements: Path, source: Path, tmp_path: Path, line: str
 ):
@@ -219,3 +236,116 @@ def test_bundle_is_an_uncompressed_tar(requirements: Path, source: Path, tmp_pat
 
     with tarfile.open(fileobj=io.BytesIO(bundle.read_bytes()), mode="r:") as archive:
         assert "requirements.txt" in archive.getnames()
+
+
+@pytest.mark.parametrize("line", ["--prefer-binary", "--pre"])
+def test_options_that_read_no_other_file_are_shipped(
+    requirements: Path, source: Path, tmp_path: Path, line: str
+):
+    requirements.write_text(f"{line}\nkappa-probe==1.0\n")
+
+    bundle = build(requirements, source, tmp_path / "cache").path
+
+    assert read_member(bundle, "requirements.txt") == requirements.read_bytes()
+
+
+@pytest.fixture
+def marked(source: Path, requirements: Path) -> Path:
+    """kappa-multi: dependencies for the nodes' machine, this machine, macOS and an extra."""
+    make_wheel(
+        source,
+        "kappa-multi",
+        "1.0",
+        requires=[
+            "kappa-probe-dep>=1",
+            f'kappa-node-only>=1; platform_machine == "{NODES}"',
+            f'kappa-builder-only; platform_machine == "{BUILDER}"',
+            'kappa-mac-only; sys_platform == "darwin"',
+            f'kappa-fast; extra == "fast" and platform_machine == "{NODES}"',
+        ],
+    )
+    make_wheel(source, "kappa-node-only", "1.0", requires=["kappa-node-helper"])
+    for name in ("kappa-node-helper", "kappa-builder-only", "kappa-mac-only", "kappa-fast"):
+        make_wheel(source, name, "1.0")
+    requirements.write_text("kappa-multi==1.0\n")
+    return requirements
+
+
+def wheel_projects(bundle: Path) -> set[str]:
+    return {m.name.split("-")[0] for m in members(bundle) if m.name.endswith(".whl")}
+
+
+def build_for_the_nodes(requirements: Path, source: Path, tmp_path: Path) -> Path:
+    return build(requirements, source, tmp_path / "cache", Platform(machine=NODES)).path
+
+
+def test_dependency_only_the_nodes_machine_needs_is_in_the_wheelhouse_with_its_own(
+    marked: Path, source: Path, tmp_path: Path
+):
+    projects = wheel_projects(build_for_the_nodes(marked, source, tmp_path))
+
+    assert {"kappa_multi", "kappa_probe_dep", "kappa_node_only", "kappa_node_helper"} <= projects
+
+
+def test_extra_dependency_the_nodes_need_is_in_the_wheelhouse(
+    marked: Path, source: Path, tmp_path: Path
+):
+    marked.write_text("kappa-multi[fast]==1.0\n")
+
+    projects = wheel_projects(build_for_the_nodes(marked, source, tmp_path))
+
+    assert "kappa_fast" in projects
+
+
+@pytest.mark.parametrize(
+    "project",
+    ["kappa_mac_only", "kappa_builder_only", "kappa_fast"],
+    ids=["for-another-os", "for-the-building-machine", "for-an-extra-not-asked-for"],
+)
+def test_dependency_the_nodes_do_not_need_is_left_out(
+    marked: Path, source: Path, tmp_path: Path, project: str
+):
+    projects = wheel_projects(build_for_the_nodes(marked, source, tmp_path))
+
+    assert project not in projects
+
+
+def test_requirement_line_marked_for_the_nodes_machine_is_in_the_wheelhouse(
+    marked: Path, source: Path, tmp_path: Path
+):
+    marked.write_text(f'kappa-probe==1.0\nkappa-node-helper==1.0; platform_machine == "{NODES}"\n')
+
+    projects = wheel_projects(build_for_the_nodes(marked, source, tmp_path))
+
+    assert "kappa_node_helper" in projects
+
+
+def test_dependency_the_nodes_need_that_no_source_has_fails_naming_it(
+    requirements: Path, source: Path, tmp_path: Path
+):
+    make_wheel(
+        source, "kappa-multi", "1.0", requires=[f'kappa-absent>=2; platform_machine == "{NODES}"']
+    )
+    requirements.write_text("kappa-multi==1.0\n")
+
+    with pytest.raises(WheelhouseError) as failure:
+        build_for_the_nodes(requirements, source, tmp_path)
+
+    message = str(failure.value)
+    assert f"the nodes (CPython 3.11 on {NODES} (glibc <= 2.34)) need kappa-absent>=2" in message
+    assert "required by kappa-multi 1.0" in message
+    assert not list((tmp_path / "cache").rglob("*.tar"))
+
+
+def test_dependency_the_nodes_need_that_conflicts_with_the_resolved_ones_fails_naming_it(
+    marked: Path, source: Path, tmp_path: Path
+):
+    (source / "kappa_node_only-1.0-py3-none-any.whl").unlink()
+    make_wheel(source, "kappa-node-only", "1.0", requires=["kappa-probe-dep<1.1"])
+
+    with pytest.raises(WheelhouseError) as failure:
+        build_for_the_nodes(marked, source, tmp_path)
+
+    message = str(failure.value)
+    assert "kappa-probe-dep<1.1 (required by kappa-node-only 1.0" in message
+    assert "conflicts with kappa-probe-dep 1.2" in message
