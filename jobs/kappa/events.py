@@ -33,6 +33,13 @@ MALFORMED_ID_PREFIX = "malformed:"
 
 _CORRUPT = "_corrupt_record"
 _ISO_UTC = "yyyy-MM-dd'T'HH:mm:ss'Z'"
+# Epoch milliseconds: a whole number of 12 to 15 digits, i.e. from 1973-03-03T09:46:40Z to
+# the year 33658. Other whole numbers are refused rather than guessed at: they are nearly
+# always another unit (epoch seconds have 10 digits today, micro- and nanoseconds 16 and 19),
+# and read as milliseconds they would be decades off, drop as late or drag the watermark.
+_EPOCH_MILLIS = r"^[1-9][0-9]{11,14}$"
+# An ISO-8601 time starts with a whole date; Spark's cast alone would also take "2026".
+_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
 
 
 class EventFormatError(ValueError):
@@ -64,7 +71,8 @@ def _typed_schema(event: EventFormat) -> T.StructType:
         [
             T.StructField(event.id_field, T.StringType()),
             T.StructField(event.key_field, T.StringType()),
-            T.StructField(event.time_field, T.TimestampType()),
+            # As text: a JSON number read into a timestamp would be taken as epoch seconds.
+            T.StructField(event.time_field, T.StringType()),
             *(T.StructField(name, T.DoubleType()) for name in event.value_fields),
             T.StructField(_CORRUPT, T.StringType()),
         ]
@@ -76,6 +84,23 @@ def _text_schema(event: EventFormat) -> T.StructType:
     return T.StructType([T.StructField(name, T.StringType()) for name in names])
 
 
+def event_time(text: Column) -> Column:
+    """The time field's text -> timestamp, or null when it is not a time the job accepts.
+
+    A whole number (a JSON number, or a string of digits) is epoch milliseconds within
+    _EPOCH_MILLIS; a string starting with a date is ISO-8601 (without a zone: UTC, the
+    session's time zone). Anything else gives null, neither an error nor a guess.
+    """
+    return F.when(text.rlike(_EPOCH_MILLIS), F.timestamp_millis(text.cast("long"))).when(
+        text.rlike(_ISO_DATE), F.try_to_timestamp(text)
+    )
+
+
+def payload_digest(payload: Column) -> Column:
+    """SHA-256 of a payload (hex): the identity of an event that has no usable id."""
+    return F.sha2(F.coalesce(payload, F.lit("")), 256)
+
+
 def _reason(payload: Column, typed: Column, event: EventFormat) -> Column:
     """Why an event is malformed, or null when it is valid."""
     corrupt = typed[_CORRUPT]
@@ -83,6 +108,11 @@ def _reason(payload: Column, typed: Column, event: EventFormat) -> Column:
     # only evaluated under `corrupt` (CASE WHEN is lazy), i.e. for malformed rows only.
     as_text = F.from_json(payload, _text_schema(event))
     names = [event.id_field, event.key_field, event.time_field, *event.value_fields]
+
+    # The time is text in `typed` too; a record made corrupt by another field may lose it there.
+    time_text = F.coalesce(
+        typed[event.time_field], F.when(corrupt.isNotNull(), as_text[event.time_field])
+    )
 
     def is_blank(name: str) -> Column:
         value = typed[name]
@@ -94,28 +124,36 @@ def _reason(payload: Column, typed: Column, event: EventFormat) -> Column:
         value = typed[name]
         return F.isnan(value) | (F.abs(value) == F.lit(float("inf")))
 
-    missing = [
-        F.when(is_blank(n) & (corrupt.isNull() | as_text[n].isNull()), F.lit(n)) for n in names
-    ]
-    invalid = [
-        F.when(typed[n].isNull() & corrupt.isNotNull() & as_text[n].isNotNull(), F.lit(n))
-        for n in names
-    ] + [F.when(not_finite(n), F.lit(n)) for n in event.value_fields]
+    def missing(name: str) -> Column:
+        if name == event.time_field:
+            return time_text.isNull()
+        return is_blank(name) & (corrupt.isNull() | as_text[name].isNull())
+
+    def invalid(name: str) -> Column:
+        if name == event.time_field:
+            return time_text.isNotNull() & event_time(time_text).isNull()
+        wrong_type = typed[name].isNull() & corrupt.isNotNull() & as_text[name].isNotNull()
+        return wrong_type | not_finite(name) if name in event.value_fields else wrong_type
+
+    missing_names = [F.when(missing(n), F.lit(n)) for n in names]
+    invalid_names = [F.when(invalid(n), F.lit(n)) for n in names]
 
     def listed(label: str, items: list[Column]) -> Column:
         present = F.filter(F.array(*items), lambda item: item.isNotNull())
         return F.when(F.size(present) > 0, F.concat(F.lit(label), F.array_join(present, ", ")))
 
     fields_reason = F.concat_ws(
-        "; ", listed("missing field(s): ", missing), listed("invalid field(s): ", invalid)
+        "; ",
+        listed("missing field(s): ", missing_names),
+        listed("invalid field(s): ", invalid_names),
     )
+    # Spark's from_json never returns null for text: it marks the record corrupt, for a
+    # syntax error and for valid JSON that is no object alike; these two tell them apart.
+    not_an_object = corrupt.isNotNull() & F.json_object_keys(payload).isNull()
     return (
         F.when(payload.isNull() | (F.length(F.trim(payload)) == 0), F.lit("empty payload"))
-        .when(typed.isNull(), F.lit("invalid JSON"))
-        .when(
-            corrupt.isNotNull() & F.json_object_keys(payload).isNull(),
-            F.lit("invalid JSON: not a JSON object"),
-        )
+        .when(not_an_object & F.try_parse_json(payload).isNull(), F.lit("invalid JSON"))
+        .when(not_an_object, F.lit("invalid JSON: not a JSON object"))
         .when(fields_reason != "", fields_reason)
     )
 
@@ -125,9 +163,12 @@ def parse_events(raw: DataFrame, event: EventFormat) -> DataFrame:
 
     Output columns: payload, arrival_time, event_id, event_key, event_time, values (struct of
     the value fields), error. A valid row has a null error. A malformed row keeps its payload
-    and gets the reason in `error`, a null event_time and a unique synthetic id: a null event
-    time neither advances the watermark nor is dropped as late by it, so malformed rows pass
-    the deduplication untouched (and their state entries expire at once).
+    and gets the reason in `error`, a null event_time and the id "malformed:<SHA-256 of the
+    payload>". The id is the payload's identity, so a batch replayed after a crash dead-letters
+    the very same rows, and copies of one payload within a batch (a producer's retry) are
+    dead-lettered once. A null event time neither advances the watermark nor is dropped as
+    late by it, and its deduplication state expires as soon as there is a watermark: a copy
+    in a later batch (a Pub/Sub redelivery) is dead-lettered again, with the same id.
     """
     typed = F.from_json(
         F.col(PAYLOAD), _typed_schema(event), {"columnNameOfCorruptRecord": _CORRUPT}
@@ -140,10 +181,10 @@ def parse_events(raw: DataFrame, event: EventFormat) -> DataFrame:
         PAYLOAD,
         ARRIVAL_TIME,
         F.when(valid, fields[event.id_field])
-        .otherwise(F.concat(F.lit(MALFORMED_ID_PREFIX), F.expr("uuid()")))
+        .otherwise(F.concat(F.lit(MALFORMED_ID_PREFIX), payload_digest(F.col(PAYLOAD))))
         .alias(EVENT_ID),
         F.when(valid, fields[event.key_field]).alias(EVENT_KEY),
-        F.when(valid, fields[event.time_field]).alias(EVENT_TIME),
+        F.when(valid, event_time(fields[event.time_field])).alias(EVENT_TIME),
         F.when(valid, F.struct(*(fields[n].alias(n) for n in event.value_fields))).alias(VALUES),
         error.alias(ERROR),
     )
@@ -160,6 +201,8 @@ def dead_letters(events: DataFrame, pipeline_version: str) -> DataFrame:
     return events.where(F.col(ERROR).isNotNull()).select(
         F.col(PAYLOAD),
         F.col(ERROR).alias("reason"),
+        # Recognises the same payload dead-lettered again in a later batch (a redelivery).
+        payload_digest(F.col(PAYLOAD)).alias("payload_sha256"),
         F.col(ARRIVAL_TIME),
         F.current_timestamp().alias("detected_at"),
         F.lit(pipeline_version).alias("pipeline_version"),

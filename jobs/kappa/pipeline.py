@@ -142,8 +142,12 @@ def start(
 def late_events_dropped(query: StreamingQuery) -> dict[int, int]:
     """Events the deduplication dropped as older than the watermark, per recent batch id.
 
-    Spark drops them inside its stateful operator, so the job cannot dead-letter their
-    payloads; it counts them from the query's progress instead (and logs them).
+    Spark drops them inside its stateful operator, and Spark 4.0 offers no sound way to keep
+    them: foreachBatch only sees the operator's output, no SQL function exposes the
+    watermark to flag them before it, a second sink before the deduplication would read the
+    source twice, and a deduplication of the job's own (transformWithStateInPandas) would put
+    Python on the hot path. So they are neither aggregated, archived nor dead-lettered; the
+    job counts them from the query's progress instead (runner.run logs them per batch).
     """
     dropped: dict[int, int] = {}
     for progress in query.recentProgress:

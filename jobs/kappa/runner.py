@@ -118,7 +118,10 @@ def run(
             if batch_id not in late:
                 late[batch_id] = count
                 logger.warning(
-                    "batch %d: %d events older than the watermark were dropped", batch_id, count
+                    "batch %d: %d events older than the watermark were dropped "
+                    "(not aggregated, archived or dead-lettered)",
+                    batch_id,
+                    count,
                 )
 
     reason = supervise(query, stop, poll_seconds=poll_seconds, on_poll=report_late)

@@ -25,6 +25,8 @@ SERVING_EXPIRY_ATTRIBUTE = "expires_at"
 # object-store paths, so a version can be embedded in all of them unchanged.
 PIPELINE_VERSION_PATTERN = r"^[a-z][a-z0-9-]{0,15}$"
 
+DEFAULT_REPLAY_WINDOW_SECONDS = 7 * 86_400
+
 
 class SpecError(ValueError):
     """The spec document is not valid; the message names every offending field."""
@@ -72,6 +74,13 @@ class PubSubSource(_Model):
     # Pulled messages stay leased (deadline renewed every batch) until Spark commits the batch
     # that holds them; 600 s is Pub/Sub's maximum.
     ack_deadline_seconds: int = Field(default=600, ge=10, le=600)
+    # How far back starting_position "earliest" reaches: the topic's message retention. A new
+    # query seeks its subscription to now minus this, which replays what the topic retains,
+    # including messages published before the subscription existed or acknowledged by an
+    # earlier reader (seeking to before the retained range only replays what is retained).
+    # 0: no seek, the subscription is read as it stands. The default is the stack's default
+    # broker retention (brokerRetentionHours 168); Pub/Sub allows up to 31 days.
+    replay_window_seconds: int = Field(default=DEFAULT_REPLAY_WINDOW_SECONDS, ge=0, le=31 * 86_400)
 
 
 class FilesSource(_Model):

@@ -73,13 +73,8 @@ def moto_endpoint() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[servers.Postgres]:
-    bin_dir = servers.postgres_bin()
-    if bin_dir is None:
-        pytest.skip(
-            "PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/local/bin or "
-            "/usr/lib/postgresql/*/bin: install them with `apt-get install postgresql`"
-        )
-    with servers.throwaway_postgres(bin_dir) as server:
+    """A throwaway PostgreSQL cluster; a machine without PostgreSQL fails these tests."""
+    with servers.throwaway_postgres(servers.require_postgres_bin()) as server:
         yield server
 
 

@@ -64,11 +64,28 @@ def go_emulator(name: str, port: int) -> Iterator[str]:
         process.wait(timeout=10)
 
 
+class ServerMissing(RuntimeError):
+    """A server the tests need is not installed; the message says how to install it."""
+
+
 def postgres_bin() -> Path | None:
     for directory in PG_BIN_CANDIDATES:
         if (directory / "pg_ctl").exists() and (directory / "initdb").exists():
             return directory
     return None
+
+
+def require_postgres_bin() -> Path:
+    """Where PostgreSQL's server programs are. The README's test command (tests/run.sh)
+    installs them, so their absence is an error of the machine, not a reason to skip."""
+    found = postgres_bin()
+    if found is not None:
+        return found
+    raise ServerMissing(
+        "PostgreSQL server programs (initdb, pg_ctl) not found in /usr/local/bin or "
+        "/usr/lib/postgresql/*/bin: run `bash tests/run.sh`, which installs them, or "
+        "`apt-get install postgresql`"
+    )
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from kappa.spec import (
 )
 
 BASE_TIME = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
 VALUE_FIELDS = ("value", "weight")
 EVENT_FORMAT = EventFormat(value_fields=VALUE_FIELDS)
 WINDOWING = Windowing(window_seconds=60, watermark_seconds=600, trigger_seconds=1)
@@ -36,12 +38,14 @@ class Event:
     time: datetime
     values: tuple[float, ...]
 
-    def to_json(self) -> str:
-        document: dict[str, Any] = {
-            "event_id": self.event_id,
-            "key": self.key,
-            "event_time": self.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        }
+    def to_json(self, *, epoch_millis: bool = False) -> str:
+        """The event as its producer sends it: the time as ISO-8601 text, or epoch milliseconds."""
+        time: str | int = (
+            (self.time - _EPOCH) // _MILLISECOND
+            if epoch_millis
+            else self.time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        )
+        document: dict[str, Any] = {"event_id": self.event_id, "key": self.key, "event_time": time}
         document.update(zip(VALUE_FIELDS, self.values, strict=True))
         return json.dumps(document)
 
@@ -60,7 +64,8 @@ def generate(
         Event(
             event_id=f"{prefix}{seed}-{n}",
             key=rng.choice(keys),
-            time=start + timedelta(seconds=rng.uniform(0, span.total_seconds())),
+            # Whole milliseconds, so that both of a producer's time formats are exact.
+            time=start + timedelta(milliseconds=round(rng.uniform(0, span / _MILLISECOND))),
             values=(round(rng.uniform(-100, 100), 3), float(rng.randint(0, 9))),
         )
         for n in range(count)

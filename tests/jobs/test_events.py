@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +17,7 @@ from tests.jobs.support import EVENT_FORMAT, WINDOWING, generate, serving_view, 
 pytestmark = pytest.mark.spark
 
 
-def _raw(spark: Any, payloads: list[str | None]) -> Any:
+def _raw(spark: Any, payloads: Sequence[str | None]) -> Any:
     return spark.createDataFrame(
         [(p, datetime(2026, 11, 25, tzinfo=UTC)) for p in payloads],
         "payload string, arrival_time timestamp",
@@ -49,8 +51,12 @@ def test_valid_event_is_parsed_into_typed_columns(spark: Any) -> None:
 
 def test_malformed_events_get_a_reason_naming_what_is_wrong(spark: Any) -> None:
     payloads = {
-        "{not json": "invalid JSON: not a JSON object",
+        "{not json": "invalid JSON",
+        _event()[:40]: "invalid JSON",  # truncated
         "[1, 2]": "invalid JSON: not a JSON object",
+        f"[{_event()}]": "invalid JSON: not a JSON object",
+        "123": "invalid JSON: not a JSON object",
+        "null": "invalid JSON: not a JSON object",
         "": "empty payload",
         _event(value=...): "missing field(s): value",
         _event(event_id="", key=...): "missing field(s): event_id, key",
@@ -63,12 +69,67 @@ def test_malformed_events_get_a_reason_naming_what_is_wrong(spark: Any) -> None:
     assert reasons == payloads
 
 
-def test_malformed_rows_have_null_event_time_and_distinct_synthetic_ids(spark: Any) -> None:
-    rows = events.parse_events(_raw(spark, ["{bad", "{bad"]), EVENT_FORMAT).collect()
+def test_malformed_rows_have_null_event_time_and_the_payloads_digest_as_id(spark: Any) -> None:
+    payloads = ["{bad", "{bad", "{worse"]
+    rows = events.parse_events(_raw(spark, payloads), EVENT_FORMAT).collect()
     assert all(row["event_time"] is None for row in rows)
-    ids = [row["event_id"] for row in rows]
-    assert len(set(ids)) == 2
-    assert all(i.startswith(events.MALFORMED_ID_PREFIX) for i in ids)
+    # The same bytes always get the same id: replays and redeliveries are recognisable.
+    assert [row["event_id"] for row in rows] == [
+        events.MALFORMED_ID_PREFIX + hashlib.sha256(p.encode()).hexdigest() for p in payloads
+    ]
+
+
+def test_dead_letters_carry_the_payloads_digest(spark: Any) -> None:
+    parsed = events.parse_events(_raw(spark, ["{bad", _event()]), EVENT_FORMAT)
+    [letter] = events.dead_letters(parsed, "v1").collect()
+    assert (letter["payload"], letter["reason"]) == ("{bad", "invalid JSON")
+    assert letter["payload_sha256"] == hashlib.sha256(b"{bad").hexdigest()
+
+
+_INSTANT = datetime(2026, 11, 25, 10, 5, 3, 250_000, tzinfo=UTC)
+_INSTANT_MILLIS = 1_795_601_103_250
+
+
+def _times(spark: Any, times: list[Any]) -> list[tuple[datetime | None, str | None]]:
+    rows = events.parse_events(
+        _raw(spark, [_event(event_time=t) for t in times]), EVENT_FORMAT
+    ).collect()
+    return [
+        (row["event_time"] and row["event_time"].replace(tzinfo=UTC), row["error"]) for row in rows
+    ]
+
+
+def test_a_numeric_time_is_epoch_milliseconds_and_a_text_time_iso_8601(spark: Any) -> None:
+    assert datetime.fromtimestamp(_INSTANT_MILLIS / 1000, tz=UTC) == _INSTANT  # the truth
+    forms = [
+        _INSTANT_MILLIS,
+        str(_INSTANT_MILLIS),
+        "2026-11-25T10:05:03.250Z",
+        "2026-11-25T11:05:03.250+01:00",
+        "2026-11-25 10:05:03.250",  # no zone: UTC
+    ]
+    assert _times(spark, forms) == [(_INSTANT, None)] * len(forms)
+
+
+def test_times_that_are_neither_epoch_milliseconds_nor_iso_8601_are_dead_lettered(
+    spark: Any,
+) -> None:
+    nonsense = [
+        _INSTANT_MILLIS // 1000,  # epoch seconds
+        _INSTANT_MILLIS * 1000,  # epoch microseconds
+        _INSTANT_MILLIS * 1_000_000,  # epoch nanoseconds: beyond a long's milliseconds too
+        -_INSTANT_MILLIS,
+        _INSTANT_MILLIS + 0.5,
+        1.7e12,
+        True,
+        {"at": _INSTANT_MILLIS},
+        "2026",
+        "2026-11-25T25:00:00Z",
+        "yesterday",
+    ]
+    invalid = (None, "invalid field(s): event_time")
+    assert _times(spark, nonsense) == [invalid] * len(nonsense)
+    assert _times(spark, [None]) == [(None, "missing field(s): event_time")]
 
 
 def test_field_names_come_from_the_event_format(spark: Any) -> None:
@@ -84,9 +145,11 @@ def test_event_fields_that_clash_with_archive_columns_are_rejected() -> None:
         events.check_event_format(fmt)
 
 
-def test_aggregates_match_a_truth_computed_in_plain_python(spark: Any) -> None:
+@pytest.mark.parametrize("epoch_millis", [False, True], ids=["iso-8601", "epoch-millis"])
+def test_aggregates_match_a_truth_computed_in_plain_python(spark: Any, epoch_millis: bool) -> None:
     generated = generate(300, seed=7)
-    parsed = events.parse_events(_raw(spark, [e.to_json() for e in generated]), EVENT_FORMAT)
+    payloads = [e.to_json(epoch_millis=epoch_millis) for e in generated]
+    parsed = events.parse_events(_raw(spark, payloads), EVENT_FORMAT)
     rows = [r.asDict() for r in events.aggregate(parsed, EVENT_FORMAT, WINDOWING).collect()]
     expected = truth(generated)
     actual = serving_view(rows)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,26 @@ def test_latest_starts_where_the_query_first_started(
     _put(kinesis, stream, ["new"], hash_key="0")
     assert start["start"].startswith("at:")
     assert _read(reader, start, reader.latestOffset()) == ["new"]
+
+
+def test_a_timestamp_start_reads_every_shard_from_that_moment_on(
+    kinesis: Any, moto_endpoint: str, tmp_path: Path
+) -> None:
+    stream = _stream(kinesis)
+    _put(kinesis, stream, ["before"], hash_key="0")
+    time.sleep(0.1)
+    moment = datetime.now(UTC)
+    time.sleep(0.1)
+    # Arrived after the moment but before the query started: a timestamp start keeps them.
+    _put(kinesis, stream, ["left-1", "left-2"], hash_key="0")
+    _put(kinesis, stream, ["right-1"], hash_key=_HALF)
+    reader = _reader(moto_endpoint, stream, tmp_path, starting_position=moment.isoformat())
+    start = reader.initialOffset()
+    assert start["start"] == f"at:{int(moment.timestamp() * 1000)}"
+    end = reader.latestOffset()
+    assert sorted(_read(reader, start, end)) == ["left-1", "left-2", "right-1"]
+    _put(kinesis, stream, ["later"], hash_key=_HALF)
+    assert _read(reader, end, reader.latestOffset()) == ["later"]
 
 
 @pytest.mark.spark

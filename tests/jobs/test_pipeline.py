@@ -4,6 +4,7 @@ duplicate and late events, the archive, a crash replay, and graceful stops."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -36,7 +37,7 @@ pytestmark = [pytest.mark.spark, pytest.mark.e2e]
 _MISSING_VALUES = '{"event_id": "m1", "key": "k", "event_time": "2026-11-25T10:00:00Z"}'
 _BAD_TIME = '{"event_id": "m2", "key": "k", "event_time": "soon", "value": 1, "weight": 1}'
 MALFORMED = {
-    "{not json": "invalid JSON: not a JSON object",
+    "{not json": "invalid JSON",
     _MISSING_VALUES: "missing field(s): value, weight",
     _BAD_TIME: "invalid field(s): event_time",
 }
@@ -57,6 +58,21 @@ def _dead_letters(spec: PipelineSpec) -> list[dict[str, Any]]:
         for path in sorted(root.glob("batch_id=*/*.json"))
         for line in path.read_text().splitlines()
     ]
+
+
+def _process(
+    spark: Any, spec: PipelineSpec, *files: list[str]
+) -> tuple[dict[int, int], pipeline.BatchWriter]:
+    """Run the pipeline over the files, fed one at a time: late events per batch, and the
+    batches' counts."""
+    query, writer = pipeline.start(spark, spec, trigger_seconds=0.5)
+    try:
+        for number, lines in enumerate(files, start=1):
+            _feed(spec, f"{number}.json", lines)
+            query.processAllAvailable()
+        return pipeline.late_events_dropped(query), writer
+    finally:
+        query.stop()
 
 
 def _archived(spark: Any, spec: PipelineSpec) -> list[str]:
@@ -93,26 +109,119 @@ def test_malformed_duplicate_and_late_events(
     second = generate(150, seed=2, start=BASE_TIME + timedelta(minutes=10))  # 10:10 - 10:20
     # Older than the watermark once the second file is in (10:20 - 10 min = 10:10 or so).
     late = generate(5, seed=3, start=BASE_TIME - timedelta(minutes=30), span=timedelta(minutes=1))
-    query, writer = pipeline.start(spark, spec, trigger_seconds=0.5)
-    try:
-        _feed(spec, "1.json", [*_jsons(first), *_jsons(first[:10]), *MALFORMED])
-        query.processAllAvailable()
-        _feed(spec, "2.json", [*_jsons(second), *_jsons(first[10:20])])
-        query.processAllAvailable()
-        _feed(spec, "3.json", _jsons(late))
-        query.processAllAvailable()
-        late_counts = pipeline.late_events_dropped(query)
-    finally:
-        query.stop()
+    late_counts, writer = _process(
+        spark,
+        spec,
+        # A malformed payload sent twice has one identity, its digest: one dead letter.
+        [*_jsons(first), *_jsons(first[:10]), *MALFORMED, "{not json"],
+        [*_jsons(second), *_jsons(first[10:20])],
+        _jsons(late),
+    )
 
     expected = truth(first + second)
     assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), expected)
     dead = _dead_letters(spec)
     assert {d["payload"]: d["reason"] for d in dead} == MALFORMED
+    assert len(dead) == len(MALFORMED)
     assert all(d["pipeline_version"] == "mdl" for d in dead)
     assert sum(late_counts.values()) == len(late)
     assert _archived(spark, spec) == sorted(e.event_id for e in first + second)
     assert sum(c.valid for c in writer.history.values()) == 300
+
+
+def test_epoch_millisecond_times_keep_the_watermark_with_the_events(
+    spark: Any, serving: stores.Store, tmp_path: Path
+) -> None:
+    """Read as epoch seconds, the first file's times would lie some 55,000 years ahead, and
+    the watermark with them: every later event would be dropped as late."""
+    spec = make_spec(tmp_path, sink=serving.sink, version="millis")
+    first = generate(100, seed=51)  # 10:00 - 10:10
+    second = generate(100, seed=52, start=BASE_TIME + timedelta(minutes=10))  # 10:10 - 10:20
+    late_counts, _ = _process(
+        spark, spec, [e.to_json(epoch_millis=True) for e in first], _jsons(second)
+    )
+    assert late_counts == {}
+    assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), truth(first + second))
+    assert _archived(spark, spec) == sorted(e.event_id for e in first + second)
+
+
+def test_a_new_version_replays_beside_the_old_one_into_its_own_outputs(
+    spark: Any, serving: stores.Store, tmp_path: Path
+) -> None:
+    """The Kappa replay: v2 starts later, from the earliest event, while v1 goes on."""
+    v1 = make_spec(tmp_path, sink=serving.sink, version="v1")
+    v2 = make_spec(tmp_path, sink=serving.sink, version="v2")  # same log, same base URIs
+    first = generate(120, seed=71)
+    second = generate(120, seed=72, start=BASE_TIME + timedelta(minutes=5))
+    third = generate(60, seed=73, start=BASE_TIME + timedelta(minutes=9))
+    old, _ = pipeline.start(spark, v1, trigger_seconds=0.5)
+    try:
+        _feed(v1, "1.json", [*_jsons(first), "{bad"])
+        old.processAllAvailable()
+        _feed(v1, "2.json", _jsons(second))
+        old.processAllAvailable()
+        assert v1.serving_table != v2.serving_table
+        new, _ = pipeline.start(spark, v2, trigger_seconds=0.5)
+        try:
+            new.processAllAvailable()
+            assert_matches_truth(
+                serving_view(serving.read_rows(v2.serving_table)), truth(first + second)
+            )
+            _feed(v1, "3.json", _jsons(third))  # both versions read it
+            old.processAllAvailable()
+            new.processAllAvailable()
+        finally:
+            new.stop()
+    finally:
+        old.stop()
+    everything = first + second + third
+    for spec in (v1, v2):
+        assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), truth(everything))
+        assert _archived(spark, spec) == sorted(e.event_id for e in everything)
+        [letter] = _dead_letters(spec)
+        assert letter["pipeline_version"] == spec.pipeline_version
+        assert (Path(spec.checkpoint_location) / "commits").is_dir()
+    assert {p.name for p in (tmp_path / "checkpoints").iterdir()} == {"v1", "v2"}
+    assert {p.name for p in (tmp_path / "archive").iterdir()} == {"v1", "v2"}
+
+
+def test_late_events_are_counted_and_logged_per_batch(
+    spark: Any, serving: stores.Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Spark drops them inside its deduplication: no payload reaches the job to keep."""
+    spec = make_spec(tmp_path, sink=serving.sink, version="late")
+    on_time = generate(40, seed=81, start=BASE_TIME + timedelta(minutes=30))
+    late = generate(4, seed=82, start=BASE_TIME, span=timedelta(minutes=1))  # 20+ min older
+    _feed(spec, "1.json", _jsons(on_time))
+    marker = tmp_path / "stop-now"
+    caplog.set_level(logging.WARNING, logger="kappa.runner")
+    results: list[Any] = []
+    runner = threading.Thread(
+        target=lambda: results.append(run(spark, spec, StopRequest(str(marker)), poll_seconds=1)),
+        daemon=True,
+    )
+    runner.start()
+    try:
+        _wait_for_rows(serving, spec.serving_table)
+        _feed(spec, "2.json", _jsons(late))
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not _late_warnings(caplog):
+            time.sleep(0.5)
+    finally:
+        marker.write_text("stop")
+        runner.join(timeout=120)
+    [result] = results
+    [(batch_id, count)] = result.late_events.items()
+    assert count == len(late)
+    assert _late_warnings(caplog) == [
+        f"batch {batch_id}: {count} events older than the watermark were dropped "
+        "(not aggregated, archived or dead-lettered)"
+    ]
+    assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), truth(on_time))
+
+
+def _late_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "older than the watermark" in r.getMessage()]
 
 
 def test_archive_is_partitioned_by_event_date_and_hour(
@@ -142,14 +251,7 @@ def test_a_batch_replayed_after_a_crash_counts_nothing_twice(
     spec = make_spec(tmp_path, sink=serving.sink, version="crash")
     first = generate(100, seed=11)
     second = generate(100, seed=12, start=BASE_TIME + timedelta(minutes=5))
-    query, _ = pipeline.start(spark, spec, trigger_seconds=0.5)
-    try:
-        _feed(spec, "1.json", [*_jsons(first), "{bad"])
-        query.processAllAvailable()
-        _feed(spec, "2.json", [*_jsons(second), "{bad"])
-        query.processAllAvailable()
-    finally:
-        query.stop()
+    _process(spark, spec, [*_jsons(first), "{bad"], [*_jsons(second), "{bad"])
     # A crash after the batch's writes but before Spark recorded it as committed: remove the
     # last commit, so the restarted query runs that batch again.
     commits = sorted(

@@ -1,10 +1,20 @@
 """The Pub/Sub reader against Google's fake (pstest, a Go program in jobs/emulators/pubsub),
-and the pipeline from Pub/Sub to Bigtable (Google's bttest, jobs/emulators/bigtable)."""
+and the pipeline from Pub/Sub to Bigtable (Google's bttest, jobs/emulators/bigtable).
+
+pstest cannot replay: its Seek puts the messages published after the target time back into
+the subscription without their bodies (pstest/fake.go, GServer.Seek: "This was not
+preserved!"), and its Pull then dereferences the missing body and the fake dies. So the
+starting-position tests check the seek the reader asks for, on a fake of their own, and seek
+only where nothing lies after the target; the other tests do not seek (replay window 0).
+"""
 
 from __future__ import annotations
 
 import itertools
 import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +23,7 @@ from kappa import pipeline
 from kappa.sources.pubsub import PubSubStreamReader
 from kappa.spec import PubSubSource
 
-from tests.jobs import stores
+from tests.jobs import servers, stores
 from tests.jobs.support import assert_matches_truth, generate, make_spec, serving_view, truth
 
 pytestmark = pytest.mark.filterwarnings("ignore:Connecting to Bigtable emulator")
@@ -27,6 +37,38 @@ def clients(pubsub_emulator: str) -> tuple[Any, Any]:
     from google.cloud import pubsub_v1
 
     return pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+
+
+@pytest.fixture
+def own_clients(pubsub_emulator: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Clients of a pstest of this test's own: a seek there touches no other test's messages
+    (pstest's Seek takes the messages of every topic on the server)."""
+    from google.cloud import pubsub_v1
+
+    with servers.go_emulator("pubsub", servers.free_port()) as address:
+        monkeypatch.setenv("PUBSUB_EMULATOR_HOST", address)  # read by each client it makes
+        yield pubsub_v1.PublisherClient(), pubsub_v1.SubscriberClient()
+
+
+class _SeekRecorder:
+    """A subscriber client that records the times it is asked to seek to, and seeks."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.seeks: list[datetime] = []
+
+    def seek(self, request: dict[str, Any]) -> Any:
+        self.seeks.append(request["time"])
+        return self._client.seek(request=request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def _recording(reader: PubSubStreamReader, subscriber: Any) -> _SeekRecorder:
+    recorder = _SeekRecorder(subscriber)
+    reader._client = recorder
+    return recorder
 
 
 def _subscription(clients: tuple[Any, Any]) -> tuple[str, str]:
@@ -46,7 +88,9 @@ def _publish(clients: tuple[Any, Any], topic: str, payloads: list[str]) -> None:
 
 
 def _reader(subscription: str, state: Path, **options: str) -> PubSubStreamReader:
-    return PubSubStreamReader({"subscription": subscription, "state_uri": str(state), **options})
+    # No seek unless a test asks for one: see the module's docstring.
+    defaults = {"subscription": subscription, "state_uri": str(state), "replay_window_seconds": "0"}
+    return PubSubStreamReader({**defaults, **options})
 
 
 def _read(reader: PubSubStreamReader, start: dict, end: dict) -> list[str]:
@@ -115,6 +159,68 @@ def test_latest_skips_the_backlog(clients: Any, tmp_path: Path) -> None:
     assert _read(reader, start, reader.latestOffset()) == ["new"]
 
 
+def test_earliest_seeks_a_new_query_back_over_the_topics_retention(
+    own_clients: Any, tmp_path: Path
+) -> None:
+    topic, subscription = _subscription(own_clients)
+    reader = _reader(subscription, tmp_path, replay_window_seconds="3600")
+    recorder = _recording(reader, own_clients[1])
+    before = datetime.now(UTC)
+    start = reader.initialOffset()
+    assert reader.latestOffset() == start  # nothing published yet
+    after = datetime.now(UTC)
+    [target] = recorder.seeks
+    assert before - timedelta(hours=1) <= target <= after - timedelta(hours=1)
+    _publish(own_clients, topic, ["m1"])
+    assert _read(reader, start, reader.latestOffset()) == ["m1"]
+
+
+def test_a_restarted_query_does_not_seek_again(own_clients: Any, tmp_path: Path) -> None:
+    topic, subscription = _subscription(own_clients)
+    first = _reader(subscription, tmp_path, replay_window_seconds="3600")
+    seeks = _recording(first, own_clients[1]).seeks
+    first.initialOffset()
+    first.latestOffset()
+    _publish(own_clients, topic, ["m1"])
+    first.commit(first.latestOffset())
+    assert len(seeks) == 1
+    restarted = _reader(subscription, tmp_path, replay_window_seconds="3600")
+    seeks_after_restart = _recording(restarted, own_clients[1]).seeks
+    _publish(own_clients, topic, ["m2"])
+    end = restarted.latestOffset()
+    assert seeks_after_restart == []
+    assert _read(restarted, {"batch": 0}, end) == ["m2"]
+
+
+def test_a_timestamp_start_skips_what_was_published_before_it(
+    own_clients: Any, tmp_path: Path
+) -> None:
+    topic, subscription = _subscription(own_clients)
+    _publish(own_clients, topic, ["before"])
+    time.sleep(0.05)
+    moment = datetime.now(UTC)
+    time.sleep(0.05)
+    reader = _reader(subscription, tmp_path, starting_position=moment.isoformat())
+    recorder = _recording(reader, own_clients[1])
+    start = reader.initialOffset()
+    assert reader.latestOffset() == start
+    assert recorder.seeks == [moment]
+    _publish(own_clients, topic, ["after"])
+    assert _read(reader, start, reader.latestOffset()) == ["after"]
+
+
+def test_a_replay_window_of_zero_reads_the_subscription_as_it_stands(
+    clients: Any, tmp_path: Path
+) -> None:
+    topic, subscription = _subscription(clients)
+    _publish(clients, topic, ["m1"])
+    reader = _reader(subscription, tmp_path, replay_window_seconds="0")
+    recorder = _recording(reader, clients[1])
+    start = reader.initialOffset()
+    assert _read(reader, start, reader.latestOffset()) == ["m1"]
+    assert recorder.seeks == []
+
+
 def test_a_batch_holds_at_most_max_messages(clients: Any, tmp_path: Path) -> None:
     topic, subscription = _subscription(clients)
     _publish(clients, topic, [f"m{i}" for i in range(5)])
@@ -139,7 +245,8 @@ def test_pipeline_from_pubsub_to_bigtable_matches_truth(
     spec = make_spec(
         tmp_path,
         sink=backing.sink,
-        source=PubSubSource(subscription=subscription),
+        # Published before the query starts, so no seek: see the module's docstring.
+        source=PubSubSource(subscription=subscription, replay_window_seconds=0),
         version="ps",
     )
     stores.create_bigtable_table(spec.serving_table)

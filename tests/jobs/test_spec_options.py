@@ -26,7 +26,9 @@ def test_new_source_fields_have_defaults_and_round_trip(tmp_path: Path) -> None:
     assert spec.source.reader == "python"  # type: ignore[union-attr]
     assert spec.source.max_records_per_shard == 10_000  # type: ignore[union-attr]
     assert PipelineSpec.from_json(spec.to_json()) == spec
-    assert PubSubSource(subscription="projects/p/subscriptions/s").ack_deadline_seconds == 600
+    pubsub = PubSubSource(subscription="projects/p/subscriptions/s")
+    assert pubsub.ack_deadline_seconds == 600
+    assert pubsub.replay_window_seconds == 7 * 86_400  # the stack's default broker retention
 
 
 def test_fan_out_without_a_consumer_name_is_rejected(tmp_path: Path) -> None:
@@ -46,6 +48,18 @@ def test_an_ack_deadline_above_pubsubs_maximum_is_rejected(tmp_path: Path) -> No
     with pytest.raises(SpecError, match=r"source\.pubsub\.ack_deadline_seconds.*601"):
         PipelineSpec.from_json(
             document.replace('"ack_deadline_seconds":600', '"ack_deadline_seconds":601')
+        )
+
+
+def test_a_replay_window_beyond_pubsubs_longest_retention_is_rejected(tmp_path: Path) -> None:
+    source = PubSubSource(subscription="projects/p/subscriptions/s")
+    document = make_spec(tmp_path, sink=_SINK, source=source).to_json()
+    longest = 31 * 86_400
+    with pytest.raises(SpecError, match=r"source\.pubsub\.replay_window_seconds"):
+        PipelineSpec.from_json(
+            document.replace(
+                f'"replay_window_seconds":{7 * 86_400}', f'"replay_window_seconds":{longest + 1}'
+            )
         )
 
 

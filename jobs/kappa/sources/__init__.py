@@ -59,6 +59,7 @@ def read_stream(spark: SparkSession, spec: PipelineSpec) -> DataFrame:
             "starting_position": _starting_position(spec),
             "max_messages_per_batch": str(source.max_messages_per_batch),
             "ack_deadline_seconds": str(source.ack_deadline_seconds),
+            "replay_window_seconds": str(source.replay_window_seconds),
             "state_uri": state_location(spec),
         }
         return spark.readStream.format(NAME).options(**options).load()

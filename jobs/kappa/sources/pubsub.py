@@ -16,13 +16,14 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.types import StructType
 
 from .. import objects
+from ..spec import DEFAULT_REPLAY_WINDOW_SECONDS
 from .planned import PlannedOffsets
 
 NAME = "kappa-pubsub"
@@ -44,7 +45,8 @@ class PubSubBatch(InputPartition):
 
 class PubSubDataSource(DataSource):
     """Options: subscription, starting_position ("earliest", "latest" or ISO-8601 time),
-    max_messages_per_batch, ack_deadline_seconds, state_uri (where pulled batches are kept)."""
+    replay_window_seconds (how far back "earliest" seeks; 0: no seek), max_messages_per_batch,
+    ack_deadline_seconds, state_uri (where pulled batches are kept)."""
 
     @classmethod
     def name(cls) -> str:
@@ -63,6 +65,9 @@ class PubSubStreamReader(DataSourceStreamReader):
         self._starting_position = options.get("starting_position", "earliest")
         self._max_messages = int(options.get("max_messages_per_batch", "10000"))
         self._ack_deadline = int(options.get("ack_deadline_seconds", "600"))
+        self._replay_window = timedelta(
+            seconds=int(options.get("replay_window_seconds", DEFAULT_REPLAY_WINDOW_SECONDS))
+        )
         self._state_uri = options["state_uri"]
         self._latest: int | None = None
         # Ack ids of batches planned but not yet committed, kept to renew their leases.
@@ -106,21 +111,33 @@ class PubSubStreamReader(DataSourceStreamReader):
     def _seek_to_start(self) -> None:
         """Position a new query's subscription; runs once, before its first pull.
 
-        "earliest" takes the subscription as it is: every message not yet acknowledged (a
-        subscription created for a new pipeline version holds everything published since its
-        creation, or more if infra seeked it to a snapshot). It does not seek to the epoch:
-        that would also resurrect messages acknowledged by another reader of a shared
-        subscription, and Google's fake cannot replay acknowledged messages. A timestamp
-        seeks there (needs the topic's retention for a time in the past); "latest" skips the
-        backlog.
+        Pub/Sub has no offsets, only Seek to a time: retained messages published before it
+        count as acknowledged, those published after it as not. The time may lie before the
+        subscription was created: with the topic's message retention, the subscription then
+        gets what the topic retains from that time on, and seeking to before the retained
+        range replays what is retained (cloud.google.com/pubsub/docs/replay-overview).
+        "earliest" seeks to now minus the replay window (the topic's retention), so that a new
+        pipeline version's new subscription replays the log, including messages older than
+        the subscription or acknowledged by an earlier reader; a window of 0 takes the
+        subscription as it stands. A timestamp seeks there; "latest" skips the backlog.
         """
-        if self._starting_position == "earliest":
+        moment = self._seek_target(datetime.now(UTC))
+        if moment is None:
             return
-        if self._starting_position == "latest":
-            moment = datetime.now(UTC)
-        else:
-            moment = datetime.fromisoformat(self._starting_position)
+        logger.info(
+            "starting position %s: seeking %s to %s",
+            self._starting_position,
+            self._subscription,
+            moment.isoformat(),
+        )
         self._subscriber().seek(request={"subscription": self._subscription, "time": moment})
+
+    def _seek_target(self, now: datetime) -> datetime | None:
+        if self._starting_position == "latest":
+            return now
+        if self._starting_position != "earliest":
+            return datetime.fromisoformat(self._starting_position)
+        return now - self._replay_window if self._replay_window else None
 
     def latestOffset(self) -> dict:
         current = self._current()
