@@ -10,13 +10,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from kappa.spec import EventFormat
+from kappa.spec import EventFormat, PipelineSpec, Windowing
+from pydantic import ValidationError
 
 from .flavours import FLAVOURS, Ports
 from .producer import (
     ProduceError,
     Target,
+    live_spec_uri,
+    read_spec,
     read_stack_outputs,
     send_paced,
     target_from_outputs,
@@ -37,7 +41,14 @@ def _shares(text: str) -> tuple[float, ...]:
     return tuple(_share(part) for part in text.split(",") if part)
 
 
-def _add_event_options(parser: argparse.ArgumentParser, events: int, rate: float) -> None:
+def _add_event_options(
+    parser: argparse.ArgumentParser, events: int, rate: float, *, spec_decides: bool = False
+) -> None:
+    """`spec_decides`: the window and watermark default to the pipeline spec's (produce)."""
+    defaults = Windowing()
+    window = None if spec_decides else defaults.window_seconds
+    watermark = None if spec_decides else defaults.watermark_seconds
+    given_by = "the spec's, else " if spec_decides else ""
     group = parser.add_argument_group("the synthetic events")
     size = group.add_mutually_exclusive_group()
     size.add_argument("--events", type=int, help=f"events to send in all (default {events})")
@@ -68,14 +79,16 @@ def _add_event_options(parser: argparse.ArgumentParser, events: int, rate: float
     group.add_argument(
         "--window",
         type=int,
-        default=60,
-        help="tumbling event-time window in seconds, the job's and the truth's (default 60)",
+        default=window,
+        help="tumbling event-time window in seconds, the job's and the truth's "
+        f"(default {given_by}{defaults.window_seconds})",
     )
     group.add_argument(
         "--watermark",
         type=int,
-        default=600,
-        help="the job's watermark in seconds; late events lie beyond it (default 600)",
+        default=watermark,
+        help="the job's watermark in seconds; late events lie beyond it "
+        f"(default {given_by}{defaults.watermark_seconds})",
     )
 
 
@@ -188,19 +201,35 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=str(REPO),
         help="where Pulumi.yaml is, for --stack (default: the repository)",
     )
-    produce.add_argument(
+    event = produce.add_argument_group(
+        "the event format",
+        "The format of the job's pipeline spec: the one --spec names; else, with --stack, "
+        "the live version's (its job_specs output); else the job's defaults. Each field flag "
+        "overrides the spec's.",
+    )
+    source = event.add_mutually_exclusive_group()
+    source.add_argument("--spec", help="the pipeline spec to take it from (s3://, gs://, path)")
+    source.add_argument(
+        "--no-spec", action="store_true", help="read no spec: the flags and the job's defaults"
+    )
+    defaults = EventFormat()
+    event.add_argument("--id-field", help=f"the event id's field (default {defaults.id_field})")
+    event.add_argument("--key-field", help=f"the key's field (default {defaults.key_field})")
+    event.add_argument(
+        "--time-field", help=f"the event time's field (default {defaults.time_field})"
+    )
+    event.add_argument(
         "--value-fields",
-        default="value",
-        help="comma-separated numeric fields of each event (default value)",
+        help="comma-separated numeric fields of each event "
+        f"(default {','.join(defaults.value_fields)})",
     )
     produce.add_argument("--truth", type=Path, help="write the truth (expected aggregates) here")
-    _add_event_options(produce, events=1000, rate=100.0)
+    _add_event_options(produce, events=1000, rate=100.0, spec_decides=True)
     return parser.parse_args(argv)
 
 
-def _target(args: argparse.Namespace) -> Target:
-    if args.stack:
-        outputs = read_stack_outputs(args.stack, args.stack_dir)
+def _target(args: argparse.Namespace, outputs: dict[str, Any] | None) -> Target:
+    if outputs is not None:
         try:
             target = target_from_outputs(outputs, args.target)
         except ValueError as error:
@@ -221,13 +250,57 @@ def _target(args: argparse.Namespace) -> Target:
     raise SetupError("name a target: --target kinesis|pubsub with its options, or --stack")
 
 
+def _spec(args: argparse.Namespace, outputs: dict[str, Any] | None) -> PipelineSpec | None:
+    if args.no_spec:
+        return None
+    uri = args.spec
+    if uri is None and outputs is not None:
+        try:
+            uri = live_spec_uri(outputs)
+        except ValueError as error:
+            raise SetupError(f"stack {args.stack}: {error}") from None
+    if uri is None:
+        return None
+    spec = read_spec(uri)
+    print(f"event format from {uri} (pipeline version {spec.pipeline_version})", flush=True)
+    return spec
+
+
+def _event_format(args: argparse.Namespace, spec: PipelineSpec | None) -> EventFormat:
+    flags = {
+        "id_field": args.id_field,
+        "key_field": args.key_field,
+        "time_field": args.time_field,
+        "value_fields": args.value_fields
+        and tuple(f.strip() for f in args.value_fields.split(",") if f.strip()),
+    }
+    base = spec.event if spec is not None else EventFormat()
+    try:
+        # Built anew rather than copied, so that the overrides are validated too.
+        return EventFormat(**{**base.model_dump(), **{k: v for k, v in flags.items() if v}})
+    except ValidationError as error:
+        problems = "; ".join(e["msg"] for e in error.errors())
+        raise SetupError(f"the event format: {problems}") from None
+
+
 def produce(args: argparse.Namespace) -> int:
     mix = _mix(args, default_events=1000)
-    fields = tuple(f.strip() for f in args.value_fields.split(",") if f.strip())
-    event_format = EventFormat(value_fields=fields)
-    target = _target(args)
+    outputs = read_stack_outputs(args.stack, args.stack_dir) if args.stack else None
+    target = _target(args, outputs)
+    spec = _spec(args, outputs)
+    event_format = _event_format(args, spec)
+    windowing = spec.windowing if spec is not None else Windowing()
+    window = windowing.window_seconds if args.window is None else args.window
+    watermark = windowing.watermark_seconds if args.watermark is None else args.watermark
+    fields = event_format.value_fields
+    print(
+        f"events: id {event_format.id_field}, key {event_format.key_field}, time "
+        f"{event_format.time_field}, values {', '.join(fields)}; {window}s windows, "
+        f"{watermark}s watermark",
+        flush=True,
+    )
     messages = generate(
-        mix, datetime.now(UTC), event_format=event_format, watermark_seconds=args.watermark
+        mix, datetime.now(UTC), event_format=event_format, watermark_seconds=watermark
     )
     channel = target.open()
     print(f"sending {len(messages)} events to {channel.description}", flush=True)
@@ -243,11 +316,11 @@ def produce(args: argparse.Namespace) -> int:
         sent = send_paced(messages, channel, rate=mix.rate, after_slice=show)
     finally:
         channel.close()
-    truth = truth_of(sent, window_seconds=args.window, value_fields=fields)
+    truth = truth_of(sent, window_seconds=window, value_fields=fields)
     print(
         f"sent {truth.sent} events in {time.monotonic() - began:.1f}s: {truth.valid} unique on "
         f"time, {truth.duplicates} duplicates, {len(truth.malformed)} malformed, {truth.late} "
-        f"late; expected {len(truth.aggregates)} (key, window) rows of {args.window}s windows"
+        f"late; expected {len(truth.aggregates)} (key, window) rows of {window}s windows"
     )
     if truth.late:
         print(

@@ -5,6 +5,10 @@ endpoint: moto's URL or the Pub/Sub fake's host:port) or read from a Pulumi stac
 (`broker_name`, `broker_id`, `region`, `cloud`: the same names on both clouds, see
 infra/outputs.py). Real clouds use the SDKs' usual credentials (boto3's chain, Google's
 application default credentials).
+
+The events follow the format of the pipeline spec the job reads: a stack's live version's
+(`job_specs`, picked by `serving_table`), or one named by URI. A stack may rename the id,
+key, time and value fields; events in another format would all be dead-lettered.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+
+from kappa.spec import PipelineSpec
 
 from .synthetic import Kind, Message
 
@@ -175,6 +181,42 @@ def target_from_outputs(outputs: Mapping[str, Any], kind: str | None = None) -> 
     if not broker_id.startswith("projects/"):
         raise ValueError(f"broker_id {broker_id!r} is not a topic path projects/<p>/topics/<t>")
     return Target("pubsub", broker_id, str(outputs["region"]))
+
+
+def live_spec_uri(outputs: Mapping[str, Any]) -> str | None:
+    """The spec URI of the version readers are switched to, or None if the stack exports no
+    `job_specs` (version -> URI). The live version is the one whose table is `serving_table`
+    in `serving_tables` (version -> table)."""
+    specs = outputs.get("job_specs") or {}
+    if not specs:
+        return None
+    if len(specs) == 1:
+        return str(next(iter(specs.values())))
+    live = outputs.get("serving_table")
+    tables = outputs.get("serving_tables") or {}
+    versions = [v for v in specs if live is not None and tables.get(v) == live]
+    if len(versions) != 1:
+        raise ValueError(
+            f"cannot tell which of the versions {sorted(specs)} is live (serving_table "
+            f"{live!r} is not the table of exactly one of them): pass --spec"
+        )
+    return str(specs[versions[0]])
+
+
+def read_spec(uri: str) -> PipelineSpec:
+    """The pipeline spec at an s3://, gs:// or local URI, as the job itself reads it."""
+    from kappa.cli import load_spec
+    from kappa.objects import ObjectStoreError
+    from kappa.spec import SpecError
+
+    try:
+        return load_spec(uri)
+    except (ObjectStoreError, SpecError) as error:
+        raise ProduceError(
+            f"cannot take the event format from the pipeline spec {uri}: {error}\n"
+            "(check credentials for the bucket, or pass --no-spec and name the fields with "
+            "--id-field, --key-field, --time-field and --value-fields)"
+        ) from None
 
 
 def read_stack_outputs(stack: str, cwd: str | None = None) -> dict[str, Any]:

@@ -236,6 +236,8 @@ class PostgresServer:
     database: str
     user: str
     password: str
+    # Whether this run started the cluster (and so stops it again at the end).
+    started: bool = False
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -249,8 +251,8 @@ def _as_root(command: list[str]) -> list[str]:
     return command if os.geteuid() == 0 else ["sudo", "-n", *command]
 
 
-def _debian_cluster(port: int) -> tuple[str, str] | None:
-    """(version, name) of the Debian-managed cluster configured for this port, if any."""
+def debian_clusters() -> dict[int, tuple[str, str]]:
+    """Port -> (version, name) of every Debian-managed PostgreSQL cluster (pg_lsclusters)."""
     if shutil.which("pg_lsclusters") is None:
         raise SetupError(
             "PostgreSQL is not installed (pg_lsclusters not found): install Debian's "
@@ -259,11 +261,12 @@ def _debian_cluster(port: int) -> tuple[str, str] | None:
     done = subprocess.run(
         ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=False
     )
+    clusters = {}
     for line in done.stdout.splitlines():
         fields = line.split()
-        if len(fields) >= 3 and fields[2] == str(port):
-            return fields[0], fields[1]
-    return None
+        if len(fields) >= 3 and fields[2].isdigit():
+            clusters[int(fields[2])] = (fields[0], fields[1])
+    return clusters
 
 
 def _run(command: list[str], what: str, stdin: str | None = None) -> None:
@@ -281,7 +284,7 @@ def debian_postgres(
     stopped again at the end); a login role and database for the job, a fresh password."""
     started: tuple[str, str] | None = None
     if not port_open(port):
-        cluster = _debian_cluster(port)
+        cluster = debian_clusters().get(port)
         if cluster is None:
             raise SetupError(
                 f"no PostgreSQL cluster is configured for port {port} (see `pg_lsclusters`): "
@@ -309,7 +312,7 @@ def debian_postgres(
             "creating the job's PostgreSQL role and database",
             stdin=setup,
         )
-        yield PostgresServer(LOOPBACK, port, database, user, password)
+        yield PostgresServer(LOOPBACK, port, database, user, password, started is not None)
     finally:
         if started is not None:
             subprocess.run(

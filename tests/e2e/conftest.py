@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kappa_local.flavours import Ports
 from kappa_local.local import RunOptions, RunReport, run, summary
-from kappa_local.stand_ins import free_port
+from kappa_local.stand_ins import debian_clusters, free_port
 
 # Kept small for two cores: a few hundred events at 100/s, one-second triggers.
 TRIGGER_SECONDS = 1
@@ -20,6 +21,14 @@ TRIGGER_SECONDS = 1
 
 def free_ports() -> Ports:
     return Ports(moto=free_port(), pubsub=free_port(), bigtable=free_port(), postgres=free_port())
+
+
+def debian_postgres_port() -> int:
+    """The port of the machine's Debian PostgreSQL cluster, which the postgres flavour starts
+    when it is down (a cluster is configured per port, so no free port will do). Without one,
+    the default port: the run then says how to create a cluster, and the test fails, as on any
+    machine that lacks what the README's test command installs."""
+    return min(debian_clusters(), default=Ports().postgres)
 
 
 RunLocal = Callable[..., RunReport]
@@ -31,11 +40,14 @@ def run_local(tmp_path_factory: pytest.TempPathFactory) -> RunLocal:
 
     def run_once(name: str, **options: Any) -> RunReport:
         workdir: Path = tmp_path_factory.mktemp(name)
+        ports = free_ports()
+        if options.get("flavour") == "postgres":
+            ports = replace(ports, postgres=debian_postgres_port())
         out = io.StringIO()
         report = run(
             RunOptions(
                 workdir=workdir,
-                ports=free_ports(),
+                ports=ports,
                 trigger_seconds=TRIGGER_SECONDS,
                 catch_up_timeout=180,
                 **options,

@@ -1,26 +1,39 @@
 """The producer: deterministic synthetic events, their truth, pacing and the late-event gate,
-targets from a stack's outputs, and sending to the stand-ins (moto's Kinesis, Google's
-Pub/Sub fake) through the `produce` command."""
+targets and the live version's event format from a stack's outputs, --duration and --keys,
+and sending to the stand-ins (moto's Kinesis and S3, Google's Pub/Sub fake) through the
+`produce` command."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kappa.spec import DynamoDbSink, EventFormat, KinesisSource, PipelineSpec, Storage, Windowing
 from kappa_local import cli
-from kappa_local.producer import Target, read_stack_outputs, send_paced, target_from_outputs
+from kappa_local.producer import (
+    EMULATOR_CREDENTIALS,
+    Target,
+    live_spec_uri,
+    read_stack_outputs,
+    send_paced,
+    target_from_outputs,
+)
 from kappa_local.stand_ins import free_port, go_emulator, moto_server
 from kappa_local.synthetic import Kind, Message, Mix, generate, truth_of, window_start
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+REGION = "eu-west-1"
+# A target for options refused before anything is sent: no broker is ever reached.
+UNREACHED_STREAM = ("produce", "--target", "kinesis", "--stream", "s", "--region", REGION)
 MIX = Mix(events=1000, keys=5, malformed=0.1, duplicates=0.05, late=0.02, seed=3, rate=50)
 
 # What `pulumi stack output --json` prints for each cloud (names as in infra/outputs.py).
@@ -207,51 +220,75 @@ def test_stack_outputs_are_read_with_the_pulumi_cli(fake_pulumi: Path) -> None:
     ]
 
 
-def test_produce_sends_to_the_stacks_kinesis_stream(
-    fake_pulumi: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's server (Kinesis, S3), shared by the tests that send to a stream of their own."""
+    with moto_server(free_port(), tmp_path_factory.mktemp("moto")) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def moto_env(moto: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """boto3 (and so kappa.objects, which reads the spec) pointed at moto, as on a laptop."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", EMULATOR_CREDENTIALS["aws_access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", EMULATOR_CREDENTIALS["aws_secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    return moto
+
+
+def _client(service: str, endpoint: str) -> Any:
     import boto3
 
+    return boto3.client(service, region_name=REGION, endpoint_url=endpoint, **EMULATOR_CREDENTIALS)
+
+
+def _new_stream(endpoint: str, name: str) -> str:
+    kinesis = _client("kinesis", endpoint)
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name)
+    return name
+
+
+def _records(endpoint: str, stream: str) -> list[bytes]:
+    kinesis = _client("kinesis", endpoint)
+    shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(
+        StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    return [r["Data"] for r in kinesis.get_records(ShardIterator=iterator, Limit=10_000)["Records"]]
+
+
+def _produce(endpoint: str, stream: str, *options: str) -> int:
+    return cli.main(
+        [
+            "produce",
+            *("--target", "kinesis", "--stream", stream, "--region", REGION),
+            *("--endpoint", endpoint),
+            *options,
+        ]
+    )
+
+
+def test_produce_sends_to_the_stacks_kinesis_stream(
+    fake_pulumi: Path, moto: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (fake_pulumi / "outputs.json").write_text(json.dumps(AWS_OUTPUTS))
-    with moto_server(free_port(), tmp_path / "logs") as endpoint:
-        kinesis = boto3.client(
-            "kinesis",
-            region_name="eu-west-1",
-            endpoint_url=endpoint,
-            aws_access_key_id="kappa-local",
-            aws_secret_access_key="kappa-local",
-        )
-        stream = AWS_OUTPUTS["broker_name"]
-        kinesis.create_stream(StreamName=stream, ShardCount=1)
-        kinesis.get_waiter("stream_exists").wait(StreamName=stream)
-        code = cli.main(
-            [
-                "produce",
-                "--stack",
-                "aws-dev",
-                "--endpoint",
-                endpoint,
-                "--events",
-                "120",
-                "--rate",
-                "0",
-                "--seed",
-                "9",
-                "--truth",
-                str(tmp_path / "truth.json"),
-            ]
-        )
-        shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
-        iterator = kinesis.get_shard_iterator(
-            StreamName=stream, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        records = kinesis.get_records(ShardIterator=iterator, Limit=1000)["Records"]
+    stream = _new_stream(moto, AWS_OUTPUTS["broker_name"])
+    code = cli.main(
+        [
+            *("produce", "--stack", "aws-dev", "--endpoint", moto),
+            *("--events", "120", "--rate", "0", "--seed", "9"),
+            *("--truth", str(tmp_path / "truth.json")),
+        ]
+    )
+    records = _records(moto, stream)
     assert code == 0
     # The same seed gives the same events (ids, keys, kinds); only their times follow the clock.
     expected = generate(
         Mix(events=120, seed=9, malformed=0.02, duplicates=0.05, late=0.01, rate=0), START
     )
-    assert Counter(_event_id(r["Data"]) for r in records) == Counter(
+    assert Counter(_event_id(r) for r in records) == Counter(
         _event_id(m.payload.encode()) for m in expected
     )
     truth = json.loads((tmp_path / "truth.json").read_text())
@@ -259,6 +296,205 @@ def test_produce_sends_to_the_stacks_kinesis_stream(
     assert truth["malformed"] == 2
     assert sum(row["value_count"] for row in truth["aggregates"]) == 111
     assert "sent 120 events" in capsys.readouterr().out
+
+
+# A stack that renamed every event field and widened the window (eventIdField etc. in its
+# config): events in the job's default format would all be dead-lettered there.
+CUSTOM = EventFormat(
+    id_field="uuid", key_field="device", time_field="ts", value_fields=("temp", "hum")
+)
+
+
+CUSTOM_FIELDS = {CUSTOM.id_field, CUSTOM.key_field, CUSTOM.time_field, *CUSTOM.value_fields}
+
+
+def _spec(version: str, event: EventFormat, window_seconds: int = 60) -> PipelineSpec:
+    return PipelineSpec(
+        pipeline_version=version,
+        source=KinesisSource(stream_name="events", region=REGION),
+        event=event,
+        windowing=Windowing(window_seconds=window_seconds),
+        storage=Storage(archive_uri="s3://a", dead_letter_uri="s3://d", checkpoint_uri="s3://c"),
+        sink=DynamoDbSink(table="aggregates", region=REGION),
+    )
+
+
+def _documents(records: list[bytes]) -> list[dict[str, Any]]:
+    """The well-formed JSON objects among the records (malformed ones are left out)."""
+    parsed = []
+    for data in records:
+        with contextlib.suppress(json.JSONDecodeError):
+            document = json.loads(data)
+            if isinstance(document, dict):
+                parsed.append(document)
+    return parsed
+
+
+def test_produce_sends_events_in_the_format_of_the_stacks_live_version(
+    fake_pulumi: Path, moto_env: str, tmp_path: Path
+) -> None:
+    s3 = _client("s3", moto_env)
+    s3.create_bucket(
+        Bucket="kappa-dev-artifacts", CreateBucketConfiguration={"LocationConstraint": REGION}
+    )
+    uris = {}
+    for version, spec in (("v1", _spec("v1", EventFormat())), ("v2", _spec("v2", CUSTOM, 300))):
+        key = f"specs/{version}/spec.json"
+        s3.put_object(Bucket="kappa-dev-artifacts", Key=key, Body=spec.to_json().encode())
+        uris[version] = f"s3://kappa-dev-artifacts/{key}"
+    stream = _new_stream(moto_env, "kappa-dev-events-live")
+    outputs = {
+        **AWS_OUTPUTS,
+        "broker_name": stream,
+        "job_specs": uris,
+        "serving_tables": {"v1": "aggregates_v1", "v2": "aggregates_v2"},
+        "serving_table": "aggregates_v2",
+    }
+    (fake_pulumi / "outputs.json").write_text(json.dumps(outputs))
+    code = cli.main(
+        [
+            *("produce", "--stack", "aws-dev", "--endpoint", moto_env),
+            *("--events", "100", "--rate", "0", "--malformed", "0.1", "--late", "0"),
+            *("--truth", str(tmp_path / "truth.json")),
+        ]
+    )
+    assert code == 0
+    documents = _documents(_records(moto_env, stream))
+    # Every JSON object sent is in the live version's format; the well-formed ones (valid and
+    # duplicates: 90 of 100) are events its job accepts.
+    assert all(set(d) <= CUSTOM_FIELDS for d in documents)
+    accepted = [
+        d
+        for d in documents
+        if set(d) == CUSTOM_FIELDS
+        and d["ts"].endswith("Z")
+        and all(isinstance(d[f], int) for f in CUSTOM.value_fields)
+    ]
+    assert len(accepted) == 90
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert sum(row["temp_count"] for row in truth["aggregates"]) == truth["valid"]
+    assert sum(row["hum_count"] for row in truth["aggregates"]) == truth["valid"]
+    # The live version's 5-minute windows, not the default minute.
+    assert {row["window_start"][14:16] for row in truth["aggregates"]} <= {
+        f"{m:02d}" for m in range(0, 60, 5)
+    }
+
+
+def test_field_flags_override_the_specs_format(moto: str, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.json"
+    spec.write_text(_spec("v2", CUSTOM, 300).to_json())
+    stream = _new_stream(moto, "kappa-override")
+    code = _produce(
+        moto,
+        stream,
+        *("--spec", str(spec), "--value-fields", "speed", "--window", "60"),
+        *("--events", "50", "--rate", "0", "--malformed", "0"),
+        *("--truth", str(tmp_path / "truth.json")),
+    )
+    assert code == 0
+    documents = _documents(_records(moto, stream))
+    assert len(documents) == 50
+    assert all(set(d) == {"uuid", "device", "ts", "speed"} for d in documents)
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert {row["window_start"][17:] for row in truth["aggregates"]} == {"00Z"}
+    assert "speed_sum" in truth["aggregates"][0]
+
+
+def test_an_unreadable_spec_is_named_with_the_way_round_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-spec.json"
+    code = cli.main([*UNREACHED_STREAM, "--spec", str(missing)])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert str(missing) in error
+    assert "--no-spec" in error
+
+
+SPECS = {"v1": "s3://artifacts/specs/v1/spec.json", "v2": "s3://artifacts/specs/v2/spec.json"}
+TABLES = {"v1": "aggregates_v1", "v2": "aggregates_v2"}
+
+
+@pytest.mark.parametrize(
+    ("outputs", "expected"),
+    [
+        (AWS_OUTPUTS, None),
+        ({**AWS_OUTPUTS, "job_specs": {"v1": SPECS["v1"]}}, SPECS["v1"]),
+        (
+            {
+                **AWS_OUTPUTS,
+                "job_specs": SPECS,
+                "serving_tables": TABLES,
+                "serving_table": TABLES["v2"],
+            },
+            SPECS["v2"],
+        ),
+        (
+            {
+                **AWS_OUTPUTS,
+                "job_specs": SPECS,
+                "serving_tables": TABLES,
+                "serving_table": TABLES["v1"],
+            },
+            SPECS["v1"],
+        ),
+    ],
+    ids=["no-specs", "one-version", "v2-live", "v1-live"],
+)
+def test_the_live_versions_spec_is_the_one_readers_are_switched_to(
+    outputs: dict[str, Any], expected: str | None
+) -> None:
+    assert live_spec_uri(outputs) == expected
+
+
+def test_a_live_version_that_cannot_be_told_is_refused() -> None:
+    outputs = {**AWS_OUTPUTS, "job_specs": SPECS, "serving_tables": TABLES, "serving_table": "x"}
+    with pytest.raises(ValueError, match="pass --spec"):
+        live_spec_uri(outputs)
+
+
+def test_duration_sends_rate_times_seconds_of_events_over_that_time(
+    moto: str, tmp_path: Path
+) -> None:
+    stream = _new_stream(moto, "kappa-duration")
+    began = time.monotonic()
+    code = _produce(
+        moto,
+        stream,
+        *("--duration", "1.5", "--rate", "40", "--truth", str(tmp_path / "truth.json")),
+    )
+    elapsed = time.monotonic() - began
+    assert code == 0
+    assert len(_records(moto, stream)) == 60
+    assert json.loads((tmp_path / "truth.json").read_text())["sent"] == 60
+    assert 1.2 <= elapsed < 6.0, elapsed
+
+
+def test_duration_needs_a_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main([*UNREACHED_STREAM, "--duration", "2", "--rate", "0"])
+    assert code == 2
+    assert "--duration needs a --rate above 0" in capsys.readouterr().err
+
+
+def test_keys_spreads_the_events_over_that_many_keys(moto: str, tmp_path: Path) -> None:
+    stream = _new_stream(moto, "kappa-keys")
+    code = _produce(
+        moto,
+        stream,
+        *("--keys", "3", "--events", "300", "--rate", "0"),
+        *("--truth", str(tmp_path / "truth.json")),
+    )
+    assert code == 0
+    keys = {d.get("key") for d in _documents(_records(moto, stream))}
+    assert keys - {None} == {"k000", "k001", "k002"}
+    truth = json.loads((tmp_path / "truth.json").read_text())
+    assert {row["key"] for row in truth["aggregates"]} == {"k000", "k001", "k002"}
+
+
+def test_fewer_than_one_key_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main([*UNREACHED_STREAM, "--keys", "0"])
+    assert code == 2
+    assert "keys must be at least 1" in capsys.readouterr().err
 
 
 def _event_id(data: bytes) -> str | None:
