@@ -30,6 +30,9 @@ sys.path[:0] = [str(REPO), str(REPO / "jobs")]
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (str(REPO / "jobs"), os.environ.get("PYTHONPATH", "")) if p
 )
+# Spark's Python workers run `python3` from PATH unless told otherwise, which lacks the
+# job's packages when the virtualenv is used without being activated.
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 from kappa import events, pipeline  # noqa: E402
 from kappa.spec import (  # noqa: E402

@@ -1,0 +1,39 @@
+"""The README's code examples run as written, and declare what the README says they do."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.infra.mocks import Recording, run_program
+
+REPO = Path(__file__).resolve().parents[2]
+KEY = "aws:kms/key:Key"
+BUCKET = "aws:s3/bucket:Bucket"
+STREAM = "aws:kinesis/stream:Stream"
+
+
+def python_examples() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.DOTALL)
+
+
+def run_example(code: str) -> Recording:
+    def program() -> None:
+        exec(code, {"__name__": "readme_example"})  # noqa: S102 - the README's own text
+
+    return run_program(program, {"aws:region": "eu-west-1"})
+
+
+def test_the_composition_example_declares_a_lake_and_a_stream_on_the_callers_key():
+    [example] = [code for code in python_examples() if "BrokerArgs" in code]
+
+    recording = run_example(example)
+
+    key_arn = recording.one(KEY).outputs["arn"]
+    buckets = recording.of_type(BUCKET)
+    assert len(buckets) == 5
+    stream = recording.one(STREAM)
+    assert (stream["encryptionType"], stream["kmsKeyId"]) == ("KMS", key_arn)
+    # 4 MiB/s in with the default 25% headroom: five shards of 1 MiB/s.
+    assert stream["shardCount"] == 5
+    assert len(recording.of_type(KEY)) == 1, "the layers use the caller's key, not their own"
