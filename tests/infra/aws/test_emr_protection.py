@@ -8,6 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from infra.aws import emr_protection
 from infra.aws.emr_protection import ProtectionReleaseProvider
 from tests.infra.aws.conftest import MOTO_REGION, start_emr_cluster
 
@@ -40,10 +41,16 @@ def test_a_released_cluster_can_be_terminated(emr):
     assert state.startswith("TERMINAT")
 
 
-def test_releasing_a_terminated_cluster_does_nothing(emr):
+def test_releasing_a_terminated_cluster_does_nothing(emr, monkeypatch: pytest.MonkeyPatch):
     cluster_id = start_emr_cluster()
     emr.terminate_job_flows(JobFlowIds=[cluster_id])
+    calls: list[str] = []
+    emr.meta.events.register("before-call.emr.*", lambda model, **_: calls.append(model.name))
+    monkeypatch.setattr(emr_protection, "client", lambda service, props: emr)
+
     released(cluster_id)
+
+    assert calls == ["DescribeCluster"]
 
 
 def test_a_new_cluster_replaces_the_release():
