@@ -308,6 +308,11 @@ def _wheels_in(folder: Path) -> dict[NormalizedName, _Wheel]:
     return wheels
 
 
+def _wheel_names(folder: Path) -> set[NormalizedName]:
+    """The projects of the wheels in `folder`, from their file names alone."""
+    return {parse_wheel_filename(path.name)[0] for path in folder.glob("*.whl")}
+
+
 def _requires_dist(wheel: Path) -> tuple[Requirement, ...]:
     with zipfile.ZipFile(wheel) as archive:
         metadata = [
@@ -377,7 +382,8 @@ def _download_missing(
 ) -> None:
     wanted = {name: _pin_free(name, needs) for name, needs in sorted(missing.items())}
     result = _pip_download(dest, platform, source_args, ["--no-deps", *wanted.values()])
-    unmet = [name for name in wanted if name not in _wheels_in(dest)]
+    present = _wheel_names(dest)
+    unmet = [name for name in wanted if name not in present]
     if result.returncode != 0 or unmet:
         needs = "; ".join(
             f"{wanted[name]} (required by {_requirers(missing[name])})" for name in unmet or wanted

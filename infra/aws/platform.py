@@ -36,7 +36,6 @@ class Platform(pulumi.ComponentResource):
         self.config = config
         child = pulumi.ResourceOptions(parent=self)
         tags = config.tags
-        aws_profile = config.aws_profile
 
         if config.general.kms_key:
             key_arn: pulumi.Input[str] = config.general.kms_key
@@ -154,7 +153,7 @@ class Platform(pulumi.ComponentResource):
                 termination_protection=(
                     config.deletion_protection and cluster_config.mode == "long_running"
                 ),
-                aws_profile=aws_profile,
+                aws_profile=config.aws_profile,
                 tags={**tags, CLUSTER_TAG_KEY: name},
             ),
             opts=child,
@@ -171,7 +170,7 @@ class Platform(pulumi.ComponentResource):
                 bundle=build_job_bundle(),
                 specs={version: self._spec(version) for version in config.pipeline.versions},
                 application_prefix=name,
-                aws_profile=aws_profile,
+                aws_profile=config.aws_profile,
             ),
             opts=child,
         )

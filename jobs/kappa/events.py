@@ -202,7 +202,8 @@ def dead_letters(events: DataFrame, pipeline_version: str) -> DataFrame:
         F.col(PAYLOAD),
         F.col(ERROR).alias("reason"),
         # Recognises the same payload dead-lettered again in a later batch (a redelivery).
-        payload_digest(F.col(PAYLOAD)).alias("payload_sha256"),
+        # A malformed row's id is the prefix and this digest (parse_events): not hashed again.
+        F.col(EVENT_ID).substr(len(MALFORMED_ID_PREFIX) + 1, 64).alias("payload_sha256"),
         F.col(ARRIVAL_TIME),
         F.current_timestamp().alias("detected_at"),
         F.lit(pipeline_version).alias("pipeline_version"),

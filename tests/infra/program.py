@@ -5,6 +5,7 @@ own, and module state (WHEELHOUSE_REQUESTS) must be one object for every importe
 
 from __future__ import annotations
 
+import functools
 import runpy
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -50,11 +51,17 @@ class MissingStackConfig(Exception):
     """What the Pulumi CLI refuses a stack with, before the program starts."""
 
 
+@functools.cache
+def _declared_config() -> dict[str, Any]:
+    """Pulumi.yaml's config declarations, read once for the hundreds of program runs."""
+    return yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+
+
 def as_the_cli_merges_it(config: Mapping[str, Any], stack: str = "test") -> dict[str, Any]:
     """The config the Pulumi CLI hands the program for a stack (its mergeConfig): the stack's
     values, plus the declared default of every project key the stack leaves out. A project
     key declared without a default and left out stops the run."""
-    declared = yaml.safe_load((REPO / "Pulumi.yaml").read_text())["config"]
+    declared = _declared_config()
     merged = dict(config)
     missing = []
     for key, declaration in declared.items():
