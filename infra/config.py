@@ -21,10 +21,10 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from kappa.spec import PIPELINE_VERSION_PATTERN
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 PROJECT = "kappa"
 
@@ -161,11 +161,23 @@ class PipelineConfig(_Section):
         return self.live_version or self.versions[0]
 
 
+def _switch(value: Any) -> Any:
+    """true or false, as Pulumi hands them over (text) or as YAML wrote them; None: not set."""
+    if value is None:
+        return None
+    text = str(value).lower()
+    if text not in ("true", "false"):
+        raise ValueError("expected auto, true or false")
+    return text == "true"
+
+
 class GeneralConfig(_Section):
     cloud: Cloud = Field(alias="cloud")
     environment: str = Field("dev", pattern=r"^[a-z][a-z0-9-]{0,15}$", alias="environment")
     # "auto" (the declared default, see UNSET_VALUES): on unless the environment is dev.
-    deletion_protection: bool | None = Field(None, alias="deletionProtection")
+    deletion_protection: Annotated[bool | None, BeforeValidator(_switch)] = Field(
+        None, alias="deletionProtection"
+    )
     tags: dict[str, str] = Field(default_factory=dict, alias="tags")
     kms_key: str | None = Field(None, alias="kmsKey")
 

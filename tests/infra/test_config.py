@@ -55,6 +55,12 @@ def test_deletion_protection_is_on_outside_dev():
     assert parse(environment="dev").deletion_protection is False
     assert parse(environment="prod").deletion_protection is True
     assert parse(environment="prod", deletionProtection="false").deletion_protection is False
+    assert parse(environment="dev", deletionProtection=True).deletion_protection is True
+
+
+def test_deletion_protection_names_what_it_takes():
+    with pytest.raises(ConfigError, match=r"deletionProtection: got 'maybe'.*auto, true or false"):
+        parse(deletionProtection="maybe")
 
 
 @pytest.mark.parametrize(
@@ -109,6 +115,7 @@ def test_a_misspelt_key_gets_a_suggestion():
 INVALID_AWS: list[tuple[dict[str, Any], str]] = [
     ({"cloud": "azure"}, "kappa:cloud"),
     ({"environment": "Prod!"}, "kappa:environment"),
+    ({"deletionProtection": "maybe"}, "kappa:deletionProtection"),
     ({"brokerRetentionHours": 12}, "kappa:brokerRetentionHours"),
     ({"brokerRetentionHours": 9000}, "kappa:brokerRetentionHours"),
     ({"brokerMode": "serverless"}, "kappa:brokerMode"),
