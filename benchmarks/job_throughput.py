@@ -1,14 +1,19 @@
 """Events per second through the job's pipeline, against Spark's own ceiling, in one run.
 
-Both runs read the same JSON-lines files with the same files source, in the same number of
+Every run reads the same JSON-lines files with the same files source, in the same number of
 micro-batches (Trigger.AvailableNow, maxFilesPerTrigger), on the same local Spark session:
-  ceiling: source -> parse (the job's own parse_events) -> Spark's no-op sink;
-  job:     the whole pipeline: source -> parse -> watermark -> deduplication ->
-           dead letters + Parquet archive + aggregation merged into the serving store.
+  ceiling:      source -> parse (the job's own parse_events) -> Spark's no-op sink;
+  deduplicated: source -> parse -> watermark -> deduplication -> the no-op sink, i.e. the
+                part of the job before its writes (shows what the state store costs);
+  job:          the whole pipeline: source -> parse -> watermark -> deduplication ->
+                dead letters + Parquet archive + aggregation merged into the serving store.
 The serving store is a throwaway local PostgreSQL when its binaries are present, else
-DynamoDB on an in-process moto server. Prints both rates and their ratio.
+DynamoDB on an in-process moto server. The three run in turn for several rounds, each on
+fresh checkpoints and outputs, after a warm-up of their own; the figures are the medians,
+because the JVM keeps compiling hot code for the first few runs at full size.
 
     .venv/bin/python benchmarks/job_throughput.py [--events 400000] [--files 8]
+        [--files-per-batch 2] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -79,7 +85,8 @@ def write_input(directory: Path, count: int, files: int, seed: int = 42) -> int:
 
 
 @contextmanager
-def serving_sink() -> Iterator[tuple[str, Sink]]:
+def serving_sink(versions: list[str]) -> Iterator[tuple[str, Sink]]:
+    """The serving store, with a table for each pipeline version (DynamoDB needs them first)."""
     bin_dir = servers.postgres_bin()
     if bin_dir is not None:
         with servers.throwaway_postgres(bin_dir) as pg:
@@ -106,9 +113,9 @@ def serving_sink() -> Iterator[tuple[str, Sink]]:
     endpoint = f"http://127.0.0.1:{port}"
     try:
         dynamodb = boto3.client("dynamodb", region_name="us-east-1", endpoint_url=endpoint)
-        for table in ("bench_warmup", "bench_bench"):  # <table>_<pipeline version>
+        for version in versions:
             dynamodb.create_table(
-                TableName=table,
+                TableName=f"bench_{version}",  # <table>_<pipeline version>
                 KeySchema=[
                     {"AttributeName": "key", "KeyType": "HASH"},
                     {"AttributeName": "window_start", "KeyType": "RANGE"},
@@ -133,10 +140,10 @@ def timed(query: Any) -> float:
     return time.perf_counter() - started
 
 
-def ceiling_run(spark: Any, spec: PipelineSpec, files_per_batch: int, work: Path) -> float:
+def ceiling_run(spark: Any, spec: PipelineSpec, checkpoint: Path) -> float:
     raw = (
         spark.readStream.format("text")
-        .option("maxFilesPerTrigger", files_per_batch)
+        .option("maxFilesPerTrigger", spec.source.max_files_per_trigger)  # type: ignore[union-attr]
         .load(spec.source.path)  # type: ignore[union-attr]
         .selectExpr(
             f"value AS {events.PAYLOAD}",
@@ -146,7 +153,18 @@ def ceiling_run(spark: Any, spec: PipelineSpec, files_per_batch: int, work: Path
     query = (
         events.parse_events(raw, spec.event)
         .writeStream.format("noop")
-        .option("checkpointLocation", str(work / "ceiling-checkpoint"))
+        .option("checkpointLocation", str(checkpoint))
+        .trigger(availableNow=True)
+        .start()
+    )
+    return timed(query)
+
+
+def deduplicated_run(spark: Any, spec: PipelineSpec) -> float:
+    query = (
+        pipeline.build_stream(spark, spec)
+        .writeStream.format("noop")
+        .option("checkpointLocation", spec.checkpoint_location)
         .trigger(availableNow=True)
         .start()
     )
@@ -164,6 +182,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=400_000)
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--files-per-batch", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
     from pyspark.sql import SparkSession
@@ -178,50 +197,65 @@ def main() -> int:
         .getOrCreate()
     )
     spark.sparkContext.setLogLevel("ERROR")
+    rounds = [f"warmup{n}" for n in (1, 2)] + [f"round{n}" for n in range(1, args.rounds + 1)]
+    seconds: dict[str, list[float]] = {"ceiling": [], "deduplicated": [], "job": []}
     with tempfile.TemporaryDirectory(prefix="kappa-bench-") as temporary:
         work = Path(temporary)
         count = write_input(work / "input", args.events, args.files)
-        with serving_sink() as (store, sink):
-            spec = PipelineSpec(
-                pipeline_version="bench",
-                source=FilesSource(
-                    path=str(work / "input"), max_files_per_trigger=args.files_per_batch
-                ),
-                event=EventFormat(value_fields=VALUE_FIELDS),
-                windowing=Windowing(window_seconds=60, watermark_seconds=600),
-                storage=Storage(
-                    archive_uri=str(work / "archive"),
-                    dead_letter_uri=str(work / "dead-letters"),
-                    checkpoint_uri=str(work / "checkpoints"),
-                ),
-                sink=sink,
-            )
-            # Warm both paths up first (JIT, code generation, Python workers, the store's
-            # first connection), on a small input of their own, so neither run pays for it.
-            write_input(work / "warmup-input", 20_000, 2, seed=7)
-            warmup = spec.model_copy(
-                update={
-                    "pipeline_version": "warmup",
-                    "source": FilesSource(path=str(work / "warmup-input")),
-                }
-            )
-            ceiling_run(spark, warmup, 1, work / "warmup")
-            job_run(spark, warmup)
-            ceiling_seconds = ceiling_run(spark, spec, args.files_per_batch, work)
-            job_seconds, delivered = job_run(spark, spec)
+        # The warm-up rounds run the three paths on a small input of their own, so that no
+        # measured round pays for code generation, Python workers or the first connection.
+        write_input(work / "warmup-input", 20_000, 2, seed=7)
+        with serving_sink(rounds) as (store, sink):
+            for version in rounds:
+                warmup = version.startswith("warmup")
+                spec = PipelineSpec(
+                    pipeline_version=version,
+                    source=FilesSource(
+                        path=str(work / ("warmup-input" if warmup else "input")),
+                        max_files_per_trigger=args.files_per_batch,
+                    ),
+                    event=EventFormat(value_fields=VALUE_FIELDS),
+                    windowing=Windowing(window_seconds=60, watermark_seconds=600),
+                    storage=Storage(
+                        archive_uri=str(work / version / "archive"),
+                        dead_letter_uri=str(work / version / "dead-letters"),
+                        checkpoint_uri=str(work / version / "checkpoints"),
+                    ),
+                    sink=sink,
+                )
+                ceiling = ceiling_run(spark, spec, work / version / "ceiling-checkpoint")
+                deduplicated = deduplicated_run(
+                    spark, spec.model_copy(update={"pipeline_version": f"{version}-dedup"})
+                )
+                job, delivered = job_run(spark, spec)
+                if warmup:
+                    continue
+                for path, took in (("ceiling", ceiling), ("deduplicated", deduplicated)):
+                    seconds[path].append(took)
+                seconds["job"].append(job)
+                print(
+                    f"{version}: ceiling {ceiling:.2f} s, deduplicated {deduplicated:.2f} s, "
+                    f"job {job:.2f} s ({delivered} events past deduplication)",
+                    flush=True,
+                )
     spark.stop()
 
-    ceiling_rate = count / ceiling_seconds
-    job_rate = count / job_seconds
+    rate = {path: count / statistics.median(taken) for path, taken in seconds.items()}
     batches = -(-args.files // args.files_per_batch)
-    print(f"input: {count} events in {args.files} files, {batches} micro-batches, local[2]")
-    print(f"serving store: {store}; events past deduplication: {delivered}")
     print(
-        f"ceiling (read + parse -> noop sink): {ceiling_rate:12,.0f} events/s "
-        f"({ceiling_seconds:.1f} s)"
+        f"input: {count} events in {args.files} files, {batches} micro-batches, local[2]; "
+        f"serving store: {store}; medians of {args.rounds} rounds"
     )
-    print(f"job (whole pipeline):                {job_rate:12,.0f} events/s ({job_seconds:.1f} s)")
-    print(f"ratio job/ceiling: {job_rate / ceiling_rate:.2f} (target >= 0.80)")
+    for path, label in (
+        ("ceiling", "ceiling (read + parse -> noop sink)"),
+        ("deduplicated", "deduplicated (+ dedup -> noop sink)"),
+        ("job", "job (whole pipeline)"),
+    ):
+        print(
+            f"{label:<37}{rate[path]:12,.0f} events/s "
+            f"({statistics.median(seconds[path]):.2f} s, ratio {rate[path] / rate['ceiling']:.2f})"
+        )
+    print(f"ratio job/ceiling: {rate['job'] / rate['ceiling']:.2f} (target >= 0.80)")
     return 0
 
 

@@ -1,7 +1,7 @@
 """The streaming query: one per pipeline version, source to serving store.
 
 source -> parse (valid and malformed rows) -> watermark -> drop duplicate ids within it ->
-foreachBatch, which per micro-batch N:
+foreachBatch, which caches micro-batch N, counts it, then runs these three writes at once:
   1. writes malformed rows to <dead letters>/batch_id=N (overwritten on replay),
   2. writes valid rows to the Parquet archive, partitioned event_date/event_hour/batch_id
      (dynamic partition overwrite: a replay of N replaces exactly N's files),
@@ -14,9 +14,11 @@ the same deduplication state (Spark restores the state of N-1), so it writes the
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from pyspark import StorageLevel
+from pyspark import StorageLevel, inheritable_thread_target
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
@@ -51,12 +53,13 @@ class BatchWriter:
         batch.persist(StorageLevel.MEMORY_AND_DISK_DESER)
         try:
             counts = self._count(batch)
+            writes: list[Callable[[], None]] = []
             if counts.malformed:
-                self._write_dead_letters(batch, batch_id)
+                writes.append(lambda: self._write_dead_letters(batch, batch_id))
             if counts.valid:
-                self._write_archive(batch, batch_id)
-                aggregates = events.aggregate(batch, self.spec.event, self.spec.windowing)
-                self.sink.upsert(aggregates, batch_id)
+                writes.append(lambda: self._write_archive(batch, batch_id))
+                writes.append(lambda: self._merge_aggregates(batch, batch_id))
+            run_together(writes)
             self.history[batch_id] = counts
             if counts.valid or counts.malformed:
                 logger.info(
@@ -87,6 +90,9 @@ class BatchWriter:
             .json(target)
         )
 
+    def _merge_aggregates(self, batch: DataFrame, batch_id: int) -> None:
+        self.sink.upsert(events.aggregate(batch, self.spec.event, self.spec.windowing), batch_id)
+
     def _write_archive(self, batch: DataFrame, batch_id: int) -> None:
         (
             events.archive_rows(batch, self.spec.event, batch_id)
@@ -95,6 +101,26 @@ class BatchWriter:
             .partitionBy(events.EVENT_DATE, events.EVENT_HOUR, events.BATCH_ID)
             .parquet(self.spec.archive_location)
         )
+
+
+def run_together(writes: Sequence[Callable[[], None]]) -> None:
+    """Run a batch's writes at once and raise the first failure once all have ended.
+
+    Each write is its own Spark job over the cached batch, and each spends part of its time
+    off the executors (committing files, waiting on the serving store), which the others
+    fill. They are independent: a batch that fails after some of them is replayed whole, and
+    every write is idempotent per batch id. The threads inherit the stream thread's local
+    properties, so stopping the query still cancels their jobs.
+    """
+    if len(writes) <= 1:
+        for write in writes:
+            write()
+        return
+    with ThreadPoolExecutor(len(writes), thread_name_prefix="kappa-batch-write") as pool:
+        futures = [pool.submit(inheritable_thread_target(write)) for write in writes]
+        wait(futures)
+    for future in futures:
+        future.result()
 
 
 def build_stream(spark: SparkSession, spec: PipelineSpec) -> DataFrame:

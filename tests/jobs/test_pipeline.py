@@ -276,6 +276,50 @@ def test_a_batch_replayed_after_a_crash_counts_nothing_twice(
     assert len(_dead_letters(spec)) == 2
 
 
+def test_a_batchs_writes_run_at_once_in_the_query_job_group(spark: Any, tmp_path: Path) -> None:
+    context = spark.sparkContext
+    # Both writes wait for each other: run one after the other, they would time out.
+    both_started = threading.Barrier(2, timeout=60)
+    job_groups: list[str] = []
+
+    def write() -> None:
+        both_started.wait()
+        job_groups.append(context.getLocalProperty("spark.jobGroup.id"))
+
+    write_lines(tmp_path / "input", "1.json", ["{}"])
+    query = (
+        spark.readStream.format("text")
+        .load(str(tmp_path / "input"))
+        .writeStream.option("checkpointLocation", str(tmp_path / "checkpoint"))
+        .foreachBatch(lambda batch, batch_id: pipeline.run_together([write, write]))
+        .start()
+    )
+    try:
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    # Spark cancels a stopped query's jobs by its job group: the writes' jobs must carry it.
+    assert job_groups == [str(query.runId)] * 2
+
+
+def test_a_failed_write_fails_the_batch_once_the_other_writes_have_ended(spark: Any) -> None:
+    archive_failed = threading.Event()
+    ended: list[str] = []
+
+    def archive() -> None:
+        archive_failed.set()
+        raise OSError("archive bucket unreachable")
+
+    def merge() -> None:
+        assert archive_failed.wait(timeout=60)
+        time.sleep(0.2)
+        ended.append("merge")
+
+    with pytest.raises(OSError, match="archive bucket unreachable"):
+        pipeline.run_together([archive, merge])
+    assert ended == ["merge"]
+
+
 def test_stop_marker_stops_the_run_after_the_batch_in_flight(
     spark: Any, serving: stores.Store, tmp_path: Path
 ) -> None:
