@@ -3,8 +3,8 @@
 Every bucket: uniform bucket-level access (no object ACLs), public access prevention
 enforced, regional in the cluster's region (no cross-region traffic), CMEK when a key is
 given. Versioning where losing an object loses data nobody can rebuild (the raw archive,
-dead letters, checkpoints); not where the stack rebuilds it (artifacts) or where it is
-disposable (logs).
+dead letters, checkpoints); not where the stack rebuilds it (artifacts), where Dataproc
+rebuilds it (staging) or where it is disposable (logs).
 """
 
 from __future__ import annotations
@@ -17,8 +17,15 @@ import pulumi_gcp as gcp
 
 from infra.gcp.common import bucket_uri, child_options, grant_kms
 
-Role = Literal["archive", "checkpoints", "artifacts", "logs", "dead_letters"]
-ROLES: tuple[Role, ...] = ("archive", "checkpoints", "artifacts", "logs", "dead_letters")
+Role = Literal["archive", "checkpoints", "artifacts", "staging", "logs", "dead_letters"]
+ROLES: tuple[Role, ...] = (
+    "archive",
+    "checkpoints",
+    "artifacts",
+    "staging",
+    "logs",
+    "dead_letters",
+)
 VERSIONED: frozenset[Role] = frozenset({"archive", "checkpoints", "dead_letters"})
 # Losing these loses data; removing them should never be a side effect of `pulumi up`.
 STATEFUL: frozenset[Role] = frozenset({"archive", "checkpoints", "dead_letters"})
@@ -133,5 +140,8 @@ def _lifecycle(role: Role, args: LakeArgs) -> list[gcp.storage.BucketLifecycleRu
     elif role == "dead_letters":
         rules.append(_rule("Delete", _Condition(age=args.dead_letter_days, with_state="LIVE")))
     # Artifacts never expire: a node added by autoscaling months later still runs the
-    # initialization action it was created with, from the same object.
+    # initialization action it was created with, from the same object. Nor does the staging
+    # bucket: it holds the cluster's configuration files, which Dataproc gives no TTL
+    # (https://cloud.google.com/dataproc/docs/concepts/configuring-clusters/staging-bucket),
+    # and a long-running cluster still needs them when logs of its age have long expired.
     return rules

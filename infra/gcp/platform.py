@@ -27,7 +27,7 @@ PREEMPTIBILITY: dict[str, Preemptibility] = {
     "on_demand": "NON_PREEMPTIBLE",
 }
 READ_ONLY_BUCKETS = ("artifacts",)
-READ_WRITE_BUCKETS = ("archive", "checkpoints", "logs", "dead_letters")
+READ_WRITE_BUCKETS = ("archive", "checkpoints", "staging", "logs", "dead_letters")
 
 
 class Platform(pulumi.ComponentResource):
@@ -154,8 +154,9 @@ class Platform(pulumi.ComponentResource):
                 disk_gib=cluster.disk_gib,
                 mode=cluster.mode,
                 idle_delete_minutes=cluster.idle_timeout_minutes,
-                # Job driver output and Spark history land with the logs and expire with them.
-                staging_bucket=buckets["logs"],
+                # Spark history and other ephemeral files land with the logs and expire with
+                # them; the cluster's configuration files must not, so they get their own.
+                staging_bucket=buckets["staging"],
                 temp_bucket=buckets["logs"],
                 artifacts_bucket=buckets["artifacts"],
                 init_script=bootstrap_script(INIT_SCRIPT),

@@ -186,10 +186,11 @@ def test_metadata_names_the_built_wheelhouse_in_the_lakes_artifacts_bucket(
     assert metadata["kappa-wheelhouse-sha256"] == built.sha256 == digest(WHEELHOUSE_BYTES)
 
 
-def test_driver_output_and_spark_history_go_to_the_logs_bucket(default_stack: Recording):
-    logs = bucket_name(default_stack, "logs")
-    assert config(default_stack)["stagingBucket"] == logs
-    assert config(default_stack)["tempBucket"] == logs
+def test_spark_history_goes_to_the_logs_and_cluster_files_to_their_own_bucket(
+    default_stack: Recording,
+):
+    assert config(default_stack)["tempBucket"] == bucket_name(default_stack, "logs")
+    assert config(default_stack)["stagingBucket"] == bucket_name(default_stack, "staging")
 
 
 def test_job_logs_also_go_to_cloud_logging(default_stack: Recording):

@@ -20,7 +20,7 @@ SUBSCRIPTION_MEMBER = "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember"
 TABLE_MEMBER = "gcp:bigtable/tableIamMember:TableIamMember"
 BUCKET = "gcp:storage/bucket:Bucket"
 CLUSTER = "gcp:dataproc/cluster:Cluster"
-BUCKET_ROLES = ["archive", "checkpoints", "artifacts", "logs", "dead-letters"]
+BUCKET_ROLES = ["archive", "checkpoints", "artifacts", "staging", "logs", "dead-letters"]
 
 # roles/dataproc.worker less its storage permissions and the features this cluster does not
 # use (profiler, lineage, Dataproc Resource Manager, serverless): resource -> verbs.
@@ -136,7 +136,7 @@ def test_no_basic_role_is_granted_anywhere(default_stack: Recording):
     assert not any(role.endswith(".admin") for role in roles)
 
 
-@pytest.mark.parametrize("role", ["archive", "checkpoints", "logs", "dead-letters"])
+@pytest.mark.parametrize("role", ["archive", "checkpoints", "staging", "logs", "dead-letters"])
 def test_job_reads_and_writes_objects_in_its_data_buckets(default_stack: Recording, role: str):
     grant = named(default_stack, BUCKET_MEMBER, f"kappa-test-{role}-objects")
     assert grant["bucket"] == bucket_name(default_stack, role)

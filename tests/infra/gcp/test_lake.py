@@ -12,7 +12,7 @@ from tests.infra.mocks import Recording, Resource
 
 BUCKET = "gcp:storage/bucket:Bucket"
 KEY_GRANT = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
-ROLES = ("archive", "checkpoints", "artifacts", "logs", "dead-letters")
+ROLES = ("archive", "checkpoints", "artifacts", "staging", "logs", "dead-letters")
 
 
 def bucket(recording: Recording, role: str) -> Resource:
@@ -83,8 +83,10 @@ def test_logs_and_dead_letters_expire_after_their_retention(gcp_stack: GcpStack)
     assert 90 in ages
 
 
-def test_artifacts_never_expire(default_stack: Recording):
-    assert rules(bucket(default_stack, "artifacts"), "Delete") == []
+@pytest.mark.parametrize("role", ["artifacts", "staging"])
+def test_artifacts_and_the_clusters_staging_files_never_expire(gcp_stack: GcpStack, role: str):
+    recording = gcp_stack(logRetentionDays=1)
+    assert rules(bucket(recording, role), "Delete") == []
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -109,6 +111,7 @@ def test_outside_dev_stateful_buckets_refuse_deletion(gcp_stack: GcpStack):
         "checkpoints": "PREVENT",
         "dead-letters": "PREVENT",
         "artifacts": None,
+        "staging": None,
         "logs": None,
     }
     assert {b["forceDestroy"] for b in recording.of_type(BUCKET)} == {False}
