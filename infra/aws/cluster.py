@@ -11,7 +11,7 @@ import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -71,9 +71,10 @@ class ClusterArgs:
     spot_allocation: str = "price-capacity-optimized"
     disk_gib: int = 64
     termination_protection: bool = False
-    # The stack's `aws:profile`, for the call that lifts termination protection when Pulumi
-    # itself deletes the cluster (see emr_protection).
+    # The stack's `aws:profile` and role chain (config.aws_role_chain), for the call that
+    # lifts termination protection when Pulumi itself deletes the cluster (emr_protection).
     aws_profile: str | None = None
+    aws_assume_roles: Sequence[Mapping[str, Any]] = ()
     # Several steps at once so a new pipeline version can replay beside the live one.
     step_concurrency: int = 4
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -161,6 +162,7 @@ class Cluster(pulumi.ComponentResource):
                 cluster_id=cluster.id,
                 region=args.region,
                 profile=args.aws_profile,
+                assume_roles=args.aws_assume_roles,
                 opts=child,
             )
         self._task_fleet(name, cluster, args)

@@ -2,24 +2,48 @@
 
 A dynamic provider runs in Pulumi's provider host, outside the aws provider, so it does not
 see the stack's aws provider settings; what it needs of them travels in its inputs: the
-region and the `aws:profile`. An `aws:assumeRoles` setting does not travel: the calls are
-made with the profile's (or the environment's) own credentials.
+region, the `aws:profile` and the role chain of `aws:assumeRoles` (as STS AssumeRole
+arguments, assumed in order like the provider does).
 
 Imported by reference from the provider host, so it stays light: boto3 loads on first use.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pulumi
 
 CLUSTER_GONE_STATES = ("TERMINATED", "TERMINATED_WITH_ERRORS")
 
 
 def session(props: dict[str, Any]) -> Any:
-    """A session in the stack's region with the stack's profile (the default chain without)."""
+    """A session in the stack's region with the stack's profile (the default chain without),
+    then as each role of the stack's role chain in turn."""
     import boto3
 
-    return boto3.Session(profile_name=props.get("profile") or None, region_name=props["region"])
+    region = props["region"]
+    current = boto3.Session(profile_name=props.get("profile") or None, region_name=region)
+    for parameters in props.get("assume_roles") or ():
+        credentials = current.client("sts").assume_role(**parameters)["Credentials"]
+        current = boto3.Session(
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+            region_name=region,
+        )
+    return current
+
+
+def role_chain_input(
+    assume_roles: Sequence[Mapping[str, Any]],
+) -> pulumi.Input[list[dict[str, Any]]] | None:
+    """The role chain as a dynamic resource's input: secret, as it may hold external ids."""
+    import pulumi
+
+    return pulumi.Output.secret([dict(role) for role in assume_roles]) if assume_roles else None
 
 
 def client(service: str, props: dict[str, Any]) -> Any:

@@ -15,14 +15,15 @@ Pickled by reference, like emr_step: keep the imports light.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from infra.aws.emr_api import changed_inputs, client, cluster_gone
+from infra.aws.emr_api import changed_inputs, client, cluster_gone, role_chain_input
 
-# A new cluster is a new resource; a new profile is only a new way to reach the same one.
+# A new cluster is a new resource; new credentials are only a new way to reach the same one.
 REPLACING_INPUTS = ("cluster_id", "region")
 
 
@@ -56,11 +57,17 @@ class ProtectionRelease(pulumi.dynamic.Resource, module="kappa", name="Protectio
         cluster_id: pulumi.Input[str],
         region: pulumi.Input[str],
         profile: pulumi.Input[str] | None = None,
+        assume_roles: Sequence[Mapping[str, Any]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(
             ProtectionReleaseProvider(),
             name,
-            {"cluster_id": cluster_id, "region": region, "profile": profile},
+            {
+                "cluster_id": cluster_id,
+                "region": region,
+                "profile": profile,
+                "assume_roles": role_chain_input(assume_roles),
+            },
             opts,
         )

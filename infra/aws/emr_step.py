@@ -11,22 +11,23 @@ an EMR step alone is not enough in cluster deploy mode: it kills spark-submit on
 but leaves the YARN application running; so if the marker is not honoured in time, the step
 is cancelled and the YARN application of that name is killed too.
 
-AWS is called with the stack's region and `aws:profile`, which the resource carries as
-inputs (see emr_api). The provider is pickled by reference (dill), so this module must import
-from the project root and keep its imports light; boto3 is imported where it is used.
+AWS is called with the stack's region, `aws:profile` and `aws:assumeRoles`, which the
+resource carries as inputs (see emr_api). The provider is pickled by reference (dill), so
+this module must import from the project root and keep its imports light; boto3 is imported
+where it is used.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
 
-from infra.aws.emr_api import changed_inputs, cluster_gone, is_invalid_request
+from infra.aws.emr_api import changed_inputs, cluster_gone, is_invalid_request, role_chain_input
 from infra.aws.emr_api import client as _client  # a name of this module's: tests proxy it
 
 TERMINAL_STATES = ("COMPLETED", "CANCELLED", "FAILED", "INTERRUPTED")
@@ -162,6 +163,7 @@ class EmrStep(pulumi.dynamic.Resource, module="kappa", name="EmrStep"):
         control_uri: pulumi.Input[str],
         stop_timeout_seconds: int = 900,
         profile: pulumi.Input[str] | None = None,
+        assume_roles: Sequence[Mapping[str, Any]] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(
@@ -172,6 +174,7 @@ class EmrStep(pulumi.dynamic.Resource, module="kappa", name="EmrStep"):
                 "region": region,
                 # Not a replacing input: other credentials do not change what runs.
                 "profile": profile,
+                "assume_roles": role_chain_input(assume_roles),
                 "step_name": step_name,
                 "command": command,
                 "control_uri": control_uri,

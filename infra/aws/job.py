@@ -6,8 +6,9 @@ keys, so a changed job or spec changes the command and replaces the run (see emr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -72,9 +73,11 @@ class StreamingJobArgs:
     application_prefix: str = "kappa"
     extra_conf: Mapping[str, str] = field(default_factory=dict)
     stop_timeout_seconds: int = 900
-    # The stack's `aws:profile`: the runs are added and stopped through boto3, outside the aws
-    # provider, so they are told which credentials the stack uses.
+    # The stack's `aws:profile` and role chain (config.aws_role_chain): the runs are added and
+    # stopped through boto3, outside the aws provider, so they are told which credentials the
+    # stack uses.
     aws_profile: str | None = None
+    aws_assume_roles: Sequence[Mapping[str, Any]] = ()
 
 
 class StreamingJob(pulumi.ComponentResource):
@@ -111,6 +114,7 @@ class StreamingJob(pulumi.ComponentResource):
                 control_uri=args.control_uri,
                 stop_timeout_seconds=args.stop_timeout_seconds,
                 profile=args.aws_profile,
+                assume_roles=args.aws_assume_roles,
                 opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             )
             self.spec_uris[version] = spec_uri

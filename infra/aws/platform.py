@@ -154,6 +154,7 @@ class Platform(pulumi.ComponentResource):
                     config.deletion_protection and cluster_config.mode == "long_running"
                 ),
                 aws_profile=config.aws_profile,
+                aws_assume_roles=config.aws_role_chain,
                 tags={**tags, CLUSTER_TAG_KEY: name},
             ),
             opts=child,
@@ -171,6 +172,7 @@ class Platform(pulumi.ComponentResource):
                 specs={version: self._spec(version) for version in config.pipeline.versions},
                 application_prefix=name,
                 aws_profile=config.aws_profile,
+                aws_assume_roles=config.aws_role_chain,
             ),
             opts=child,
         )

@@ -51,6 +51,75 @@ def test_gcp_defaults_differ_only_where_the_clouds_do():
     assert config.broker.retention_hours == parse("aws").broker.retention_hours
 
 
+def assumed(roles: Any) -> StackConfig:
+    return StackConfig.parse(
+        {"cloud": "aws"}, region="eu-west-1", stack="prod-eu", aws_assume_roles=roles
+    )
+
+
+def test_the_aws_role_chain_becomes_sts_arguments_in_the_providers_order():
+    config = assumed(
+        [
+            {"roleArn": "arn:aws:iam::123456789012:role/hop", "sessionName": "ci-run-7"},
+            {
+                "roleArn": "arn:aws:iam::210987654321:role/deploy",
+                "duration": "1h30m",
+                "policyArns": ["arn:aws:iam::aws:policy/AmazonEMRFullAccessPolicy_v2"],
+                "tags": {"team": "data"},
+                "transitiveTagKeys": ["team"],
+                "sourceIdentity": "alice",
+            },
+        ]
+    )
+    assert config.aws_role_chain == [
+        {"RoleArn": "arn:aws:iam::123456789012:role/hop", "RoleSessionName": "ci-run-7"},
+        {
+            "RoleArn": "arn:aws:iam::210987654321:role/deploy",
+            "RoleSessionName": "kappa-prod-eu",
+            "DurationSeconds": 5400,
+            "PolicyArns": [{"arn": "arn:aws:iam::aws:policy/AmazonEMRFullAccessPolicy_v2"}],
+            "Tags": [{"Key": "team", "Value": "data"}],
+            "TransitiveTagKeys": ["team"],
+            "SourceIdentity": "alice",
+        },
+    ]
+    assert assumed(None).aws_role_chain == []
+
+
+@pytest.mark.parametrize(
+    ("roles", "problem"),
+    [
+        (
+            {"roleArn": "arn:aws:iam::123456789012:role/deploy"},
+            "aws:assumeRoles: got {'roleArn': 'arn:aws:iam::123456789012:role/deploy'}; "
+            "expected a list of roles",
+        ),
+        (["deploy"], "aws:assumeRoles[0]: got 'deploy'; expected an object with a roleArn"),
+        (
+            [{"roleArn": "deploy"}],
+            "aws:assumeRoles[0].roleArn: got 'deploy'; expected an IAM role ARN like",
+        ),
+        (
+            [{"roleArn": "arn:aws:iam::123456789012:role/deploy", "role": "x"}],
+            "aws:assumeRoles[0].role: got 'x'; not a field of an assumed role (roleArn, ",
+        ),
+        (
+            [{"roleArn": "arn:aws:iam::123456789012:role/deploy", "duration": "13h"}],
+            "aws:assumeRoles[0].duration: got '13h'; expected a duration from 15m to 12h",
+        ),
+        (
+            [{"roleArn": "arn:aws:iam::123456789012:role/deploy", "sessionName": "a b"}],
+            "aws:assumeRoles[0].sessionName: got 'a b'; expected 2 to 64 letters",
+        ),
+    ],
+    ids=["not-a-list", "not-an-object", "role-arn", "unknown-field", "duration", "session"],
+)
+def test_a_bad_aws_role_chain_is_refused_naming_the_entry_and_field(roles: Any, problem: str):
+    with pytest.raises(ConfigError) as refused:
+        assumed(roles)
+    assert any(line.startswith(problem) for line in refused.value.problems), refused.value
+
+
 def test_deletion_protection_is_on_outside_dev():
     assert parse(environment="dev").deletion_protection is False
     assert parse(environment="prod").deletion_protection is True

@@ -48,9 +48,10 @@ def moto(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
         yield config_file
 
 
-def start_emr_cluster(*, protected: bool = False) -> str:
-    """A cluster in moto's EMR, as the stack's aws.emr.Cluster would leave one."""
-    emr = boto3.client("emr", region_name=MOTO_REGION)
+def start_emr_cluster(*, protected: bool = False, emr: Any = None) -> str:
+    """A cluster in moto's EMR, as the stack's aws.emr.Cluster would leave one (made with the
+    given EMR client, else with the environment's credentials)."""
+    emr = emr or boto3.client("emr", region_name=MOTO_REGION)
     return emr.run_job_flow(
         Name="kappa-test",
         ReleaseLabel="emr-spark-8.0.0",

@@ -3,14 +3,17 @@ records that one call and passes every other through to moto)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ProfileNotFound
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError, ProfileNotFound
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.emr.models import emr_backends
+from moto.sts.models import sts_backends
 
 import infra.aws.emr_step as emr_step
 from infra.aws.emr_api import session
@@ -223,6 +226,56 @@ def test_aws_is_called_with_the_stacks_profile_and_region(cluster_id: str, deplo
     assert step(cluster_id, step_id)["Name"] == "kappa-test-v1"
 
 
+ROLE_CHAIN = [
+    {"RoleArn": "arn:aws:iam::123456789012:role/platform-hop", "RoleSessionName": "kappa-test"},
+    {
+        "RoleArn": "arn:aws:iam::210987654321:role/kappa-deploy",
+        "RoleSessionName": "kappa-test",
+        "ExternalId": "kappa-prod",
+    },
+]
+
+
+def calls_with_their_keys(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every AWS call from now on, with the access key id it is signed with."""
+    calls: list[tuple[str, str]] = []
+    make_api_call = BaseClient._make_api_call  # every client call passes through it
+
+    def recording(client: BaseClient, operation: str, parameters: dict[str, Any]) -> Any:
+        credentials = client._request_signer._credentials
+        calls.append((operation, credentials.access_key))
+        return make_api_call(client, operation, parameters)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    return calls
+
+
+def test_aws_is_called_as_the_last_role_of_the_stacks_role_chain(
+    aws, monkeypatch: pytest.MonkeyPatch
+):
+    properties = props("j-none", assume_roles=ROLE_CHAIN)
+    identity = session(properties).client("sts").get_caller_identity()
+    assert identity["Arn"] == "arn:aws:sts::210987654321:assumed-role/kappa-deploy/kappa-test"
+    (deploy,) = sts_backends["210987654321"]["aws"].assumed_roles
+    assert deploy.external_id == "kappa-prod"
+    # The aws provider, assuming the same roles, made the cluster in the role's account: the
+    # step goes there, where the environment's own credentials do not reach.
+    emr_there = session(properties).client("emr")
+    cluster_id = start_emr_cluster(emr=emr_there)
+    calls = calls_with_their_keys(monkeypatch)
+    step_id, _ = started(EmrStepProvider(), {**properties, "cluster_id": cluster_id})
+    # Each role is assumed with the credentials of the one before, as the provider does.
+    (first, hop), (second, last), (add, signer) = calls
+    assert (first, second, add) == ("AssumeRole", "AssumeRole", "AddJobFlowSteps")
+    assert hop == os.environ["AWS_ACCESS_KEY_ID"]
+    assert len({hop, last, signer}) == 3
+    assert emr_there.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]["Name"] == (
+        "kappa-test-v1"
+    )
+    with pytest.raises(ClientError):
+        boto3.client("emr", region_name=REGION).describe_cluster(ClusterId=cluster_id)
+
+
 def test_without_a_profile_aws_is_called_through_the_default_chain(cluster_id: str):
     built = session(props(cluster_id))
     assert built.profile_name == "default"
@@ -234,10 +287,13 @@ def test_a_profile_the_machine_does_not_have_is_refused_by_name(cluster_id: str)
         EmrStepProvider().create(props(cluster_id, profile="kappa-elsewhere"))
 
 
-def test_a_new_profile_changes_nothing_that_runs(cluster_id: str):
-    diff = EmrStepProvider().diff(
-        "s-1", props(cluster_id), props(cluster_id, profile="kappa-deploy")
-    )
+@pytest.mark.parametrize(
+    "credentials",
+    [{"profile": "kappa-deploy"}, {"assume_roles": ROLE_CHAIN}],
+    ids=["profile", "role-chain"],
+)
+def test_new_credentials_change_nothing_that_runs(cluster_id: str, credentials: dict[str, Any]):
+    diff = EmrStepProvider().diff("s-1", props(cluster_id), props(cluster_id, **credentials))
     assert diff.changes is True
     assert diff.replaces == []
 

@@ -132,7 +132,9 @@ def test_aws_profile_variant_reaches_what_calls_aws_through_boto3():
 
 
 def test_without_an_aws_profile_boto3_uses_its_default_chain(default_stack: Recording):
-    assert default_stack.one("pulumi-python:dynamic/kappa:EmrStep").get("profile") is None
+    step = default_stack.one("pulumi-python:dynamic/kappa:EmrStep")
+    assert step.get("profile") is None
+    assert step.get("assume_roles") is None
 
 
 def test_replay_variant_runs_two_versions_and_serves_the_live_one(aws_stack):
@@ -166,3 +168,44 @@ def test_intel_nodes_get_an_x86_wheelhouse(aws_stack):
     WHEELHOUSE_REQUESTS.clear()
     aws_stack()
     assert [r["platform"].machine for r in WHEELHOUSE_REQUESTS] == ["x86_64"]
+
+
+DEPLOY_ROLE = "arn:aws:iam::210987654321:role/kappa-deploy"
+# How the engine marks a secret value (Pulumi's property serialization).
+SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def test_the_aws_role_chain_reaches_what_calls_aws_through_boto3():
+    """With `aws:assumeRoles` the aws provider works in the role's account; the boto3 calls
+    must act there too, as the same roles in the same order."""
+    chain = [
+        {"roleArn": "arn:aws:iam::123456789012:role/platform-hop"},
+        {"roleArn": DEPLOY_ROLE, "externalId": "kappa-prod", "duration": "1h"},
+    ]
+    recording = run_main({**AWS_BASE, "kappa:environment": "prod", "aws:assumeRoles": chain})
+    for dynamic in ("EmrStep", "ProtectionRelease"):
+        resource = recording.one(f"pulumi-python:dynamic/kappa:{dynamic}")
+        # Kept secret in the state: an external id is a shared secret of sorts.
+        assert resource["assume_roles"][SIGNATURE_KEY] == SECRET_SIGNATURE
+        assert resource["assume_roles"]["value"] == [
+            {
+                "RoleArn": "arn:aws:iam::123456789012:role/platform-hop",
+                "RoleSessionName": "kappa-test",
+            },
+            {
+                "RoleArn": DEPLOY_ROLE,
+                "RoleSessionName": "kappa-test",
+                "ExternalId": "kappa-prod",
+                "DurationSeconds": 3600,
+            },
+        ]
+
+
+def test_a_bad_aws_role_chain_is_refused_by_key_before_anything_is_declared():
+    chain = [{"roleArn": DEPLOY_ROLE, "duration": "5m"}, {"sessionName": "kappa"}]
+    with pytest.raises(Exception, match="invalid stack configuration") as refused:
+        run_main({**AWS_BASE, "aws:assumeRoles": chain})
+    message = str(refused.value)
+    assert "aws:assumeRoles[0].duration: got '5m'; expected a duration from 15m to 12h" in message
+    assert "aws:assumeRoles[1].roleArn is required" in message
