@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from kappa import events
 from kappa.spec import EventFormat
+from pyspark.sql import functions as F
 
 from tests.jobs.support import EVENT_FORMAT, WINDOWING, generate, serving_view, truth
 
@@ -130,6 +131,58 @@ def test_times_that_are_neither_epoch_milliseconds_nor_iso_8601_are_dead_lettere
     invalid = (None, "invalid field(s): event_time")
     assert _times(spark, nonsense) == [invalid] * len(nonsense)
     assert _times(spark, [None]) == [(None, "missing field(s): event_time")]
+
+
+def test_the_quick_validity_test_agrees_with_the_reasons_on_every_kind_of_event(
+    spark: Any,
+) -> None:
+    """parse_events works a reason out only for events that fail the quick test: the two
+    must agree, or a malformed event would be kept or a valid one dead-lettered."""
+    payloads = [
+        None,
+        "",
+        "   ",
+        "{bad",
+        "[]",
+        "{}",
+        "null",
+        _event(),
+        _event(event_id=42, key=7),  # numbers are read as text
+        _event(key="  k  "),
+        _event(key="   "),
+        _event(event_id=None),
+        _event(extra={"nested": [1, 2]}),
+        _event(value="Infinity"),
+        _event(value=float("-inf")),
+        _event(value=True),
+        _event(weight=[1]),
+        _event(event_time=_INSTANT_MILLIS),
+        _event(event_time=str(_INSTANT_MILLIS // 1000)),
+        _event(event_time="2026-11-25 10:05:03"),
+        _event(event_time="2026-13-01T00:00:00Z"),
+        _event(event_time=None, value=...),
+        '{"event_id": "a", "event_id": "b", "key": "k", "event_time": 1764065103250, '
+        '"value": 1, "weight": 1}',
+    ]
+    typed = F.from_json(
+        F.col("payload"),
+        events._typed_schema(EVENT_FORMAT),
+        {"columnNameOfCorruptRecord": events._CORRUPT},
+    )
+    checked = (
+        _raw(spark, payloads)
+        .select("payload", typed.alias("typed"))
+        .select(
+            "payload",
+            events._well_formed(F.col("typed"), EVENT_FORMAT).alias("quick"),
+            events._reason(F.col("payload"), F.col("typed"), EVENT_FORMAT).alias("reason"),
+        )
+        .collect()
+    )
+    assert len(checked) == len(payloads)
+    disagreements = [row for row in checked if row["quick"] != (row["reason"] is None)]
+    assert disagreements == []
+    assert {row["quick"] for row in checked} == {True, False}
 
 
 def test_field_names_come_from_the_event_format(spark: Any) -> None:

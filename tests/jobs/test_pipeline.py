@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from kappa import pipeline
 from kappa.runner import StopRequest, run
@@ -243,6 +244,12 @@ def test_archive_is_partitioned_by_event_date_and_hour(
     by_id = {r["event_id"]: r for r in rows}
     for event in events:
         assert by_id[event.event_id]["event_hour"] == event.time.hour
+    files = sorted(Path(spec.archive_location).rglob("*.parquet"))
+    assert files
+    for file in files:
+        row_group = pq.ParquetFile(file).metadata.row_group(0)
+        codecs = {row_group.column(i).compression for i in range(row_group.num_columns)}
+        assert codecs == {"ZSTD"}
 
 
 def test_a_batch_replayed_after_a_crash_counts_nothing_twice(
@@ -291,7 +298,7 @@ def test_a_batchs_writes_run_at_once_in_the_query_job_group(spark: Any, tmp_path
         spark.readStream.format("text")
         .load(str(tmp_path / "input"))
         .writeStream.option("checkpointLocation", str(tmp_path / "checkpoint"))
-        .foreachBatch(lambda batch, batch_id: pipeline.run_together([write, write]))
+        .foreachBatch(lambda batch, batch_id: pipeline.run_together(spark, [write, write]))
         .start()
     )
     try:
@@ -316,7 +323,7 @@ def test_a_failed_write_fails_the_batch_once_the_other_writes_have_ended(spark: 
         ended.append("merge")
 
     with pytest.raises(OSError, match="archive bucket unreachable"):
-        pipeline.run_together([archive, merge])
+        pipeline.run_together(spark, [archive, merge])
     assert ended == ["merge"]
 
 
