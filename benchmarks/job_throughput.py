@@ -39,6 +39,10 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 # Spark's Python workers run `python3` from PATH unless told otherwise, which lacks the
 # job's packages when the virtualenv is used without being activated.
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+# For the moto fallback: Spark's Python workers, which write to DynamoDB, get the
+# environment the session starts with, so the throwaway credentials must be set before it.
+for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+    os.environ.setdefault(_name, "bench")
 
 from kappa import events, pipeline  # noqa: E402
 from kappa.spec import (  # noqa: E402
@@ -105,8 +109,6 @@ def serving_sink(versions: list[str]) -> Iterator[tuple[str, Sink]]:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench")):
-        os.environ.setdefault(name, value)
     port = servers.free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
     server.start()
