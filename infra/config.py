@@ -65,6 +65,7 @@ class BrokerConfig(_Section):
     read_consumers: int = Field(1, ge=1, le=20, alias="brokerReadConsumers")
     headroom_percent: int = Field(25, ge=0, le=400, alias="brokerHeadroomPercent")
     shards: int | None = Field(None, ge=1, le=10_000, alias="brokerShards")
+    reader: Literal["python", "emr-connector"] = Field("python", alias="brokerReader")
     retention_hours: int = Field(168, ge=1, alias="brokerRetentionHours")
     max_delivery_attempts: int = Field(10, ge=5, le=100, alias="brokerMaxDeliveryAttempts")
 
@@ -75,6 +76,7 @@ class BrokerConfig(_Section):
         "brokerReadConsumers": "aws",
         "brokerHeadroomPercent": "aws",
         "brokerShards": "aws",
+        "brokerReader": "aws",
         "brokerMaxDeliveryAttempts": "gcp",
     }
 

@@ -17,6 +17,12 @@ from infra.artifacts import Artifact, JobBundle, content_key
 from infra.aws.emr_step import EmrStep
 from infra.wheelhouse import NODE_PYTHON
 
+# EMR's Kinesis connector ships in the release image (7.1 and later) but is not on Spark's
+# classpath: a job that reads with it names the jar (CLOUD_FACTS.md, the EMR Serverless guide).
+EMR_KINESIS_CONNECTOR_JAR = (
+    "/usr/share/aws/kinesis/spark-sql-kinesis/lib/spark-streaming-sql-kinesis-connector.jar"
+)
+
 
 def upload(
     name: str,
@@ -42,6 +48,7 @@ def spark_submit_command(
     entry_point_uri: str,
     spec_uri: str,
     extra_conf: Mapping[str, str] | None = None,
+    jars: Sequence[str] = (),
 ) -> list[str]:
     conf = {
         # Cluster mode puts the driver in YARN, which restarts it after a failure; failures
@@ -56,6 +63,8 @@ def spark_submit_command(
     command += ["--name", application_name]
     for key in sorted(conf):
         command += ["--conf", f"{key}={conf[key]}"]
+    if jars:
+        command += ["--jars", ",".join(jars)]
     command += ["--py-files", package_uri, entry_point_uri, "--spec", spec_uri]
     return command
 
@@ -72,6 +81,8 @@ class StreamingJobArgs:
     specs: Mapping[str, pulumi.Input[str]]
     application_prefix: str = "kappa"
     extra_conf: Mapping[str, str] = field(default_factory=dict)
+    # Jars on the nodes to add to the job's classpath (EMR_KINESIS_CONNECTOR_JAR).
+    jars: Sequence[str] = ()
     stop_timeout_seconds: int = 900
     # The stack's `aws:profile` and role chain (config.aws_role_chain): the runs are added and
     # stopped through boto3, outside the aws provider, so they are told which credentials the
@@ -103,6 +114,7 @@ class StreamingJob(pulumi.ComponentResource):
                     entry_point_uri=uris[1],
                     spec_uri=uris[2],
                     extra_conf=args.extra_conf,
+                    jars=args.jars,
                 )
             )
             step = EmrStep(

@@ -11,7 +11,7 @@ from infra.aws.broker import Broker, BrokerArgs
 from infra.aws.cluster import BootstrapAction, Cluster, ClusterArgs
 from infra.aws.encryption import Encryption, EncryptionArgs
 from infra.aws.iam import ClusterIdentity, ClusterIdentityArgs
-from infra.aws.job import StreamingJob, StreamingJobArgs, upload
+from infra.aws.job import EMR_KINESIS_CONNECTOR_JAR, StreamingJob, StreamingJobArgs, upload
 from infra.aws.lake import Lake, LakeArgs
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.policy import EMR_MANAGED_POLICY_TAG
@@ -171,6 +171,9 @@ class Platform(pulumi.ComponentResource):
                 bundle=build_job_bundle(),
                 specs={version: self._spec(version) for version in config.pipeline.versions},
                 application_prefix=name,
+                jars=(
+                    (EMR_KINESIS_CONNECTOR_JAR,) if config.broker.reader == "emr-connector" else ()
+                ),
                 aws_profile=config.aws_profile,
                 aws_assume_roles=config.aws_role_chain,
             ),
@@ -216,7 +219,9 @@ class Platform(pulumi.ComponentResource):
             lambda values: build_spec(
                 config.pipeline,
                 version,
-                source=KinesisSource(stream_name=values[0], region=config.region),
+                source=KinesisSource(
+                    stream_name=values[0], region=config.region, reader=config.broker.reader
+                ),
                 sink=DynamoDbSink(
                     table=self.serving.table_base,
                     region=config.region,

@@ -189,6 +189,7 @@ INVALID_AWS: list[tuple[dict[str, Any], str]] = [
     ({"brokerRetentionHours": 9000}, "kappa:brokerRetentionHours"),
     ({"brokerMode": "serverless"}, "kappa:brokerMode"),
     ({"brokerMode": "on_demand", "brokerShards": 4}, "kappa:brokerShards"),
+    ({"brokerReader": "kcl"}, "kappa:brokerReader"),
     ({"brokerIngestKibPerSecond": 0}, "kappa:brokerIngestKibPerSecond"),
     ({"brokerIngestKibPerSecond": "fast"}, "kappa:brokerIngestKibPerSecond"),
     ({"brokerMaxDeliveryAttempts": 7}, "kappa:brokerMaxDeliveryAttempts"),
@@ -335,6 +336,11 @@ def test_the_defaults_the_cli_fills_in_change_nothing(stack_file: str):
 def test_a_stack_without_a_cloud_is_refused_by_the_cli():
     with pytest.raises(MissingStackConfig, match="cloud"):
         run_main({"aws:region": "eu-west-1"})
+
+
+def test_the_kinesis_reader_is_refused_on_gcp():
+    with pytest.raises(ConfigError, match="brokerReader applies to aws stacks only"):
+        run_main({**GCP_BASE, "kappa:brokerReader": "emr-connector"})
 
 
 def test_a_cloud_only_key_set_to_another_value_is_still_refused_on_the_other_cloud():

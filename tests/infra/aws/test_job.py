@@ -11,7 +11,7 @@ from kappa.spec import DynamoDbSink, KinesisSource, PipelineSpec
 
 import infra.aws.platform
 from infra.artifacts import JOBS_DIR, build_job_bundle, digest
-from infra.aws.job import StreamingJob, StreamingJobArgs
+from infra.aws.job import EMR_KINESIS_CONNECTOR_JAR, StreamingJob, StreamingJobArgs
 from tests.infra.mocks import Recording, run_program
 
 STEP = "pulumi-python:dynamic/kappa:EmrStep"
@@ -57,6 +57,24 @@ def test_the_run_submits_the_uploaded_bundle_and_spec(default_stack: Recording):
     assert "spark.pyspark.python=/opt/kappa/venv/bin/python" in command
     assert step["cluster_id"] == "kappa-test-emr-id"
     assert step["control_uri"] == "s3://kappa-test-checkpoints-physical/_control"
+
+
+def test_the_job_reads_kinesis_with_its_own_reader_unless_told(default_stack: Recording):
+    spec = PipelineSpec.from_json(objects(default_stack)["kappa-test-v1-spec"]["content"])
+    assert isinstance(spec.source, KinesisSource)
+    assert spec.source.reader == "python"
+    assert "--jars" not in default_stack.one(STEP)["command"]
+
+
+def test_the_emr_connector_reader_reaches_the_spec_and_its_jar_the_classpath(aws_stack):
+    recording = aws_stack(brokerReader="emr-connector")
+    spec = PipelineSpec.from_json(objects(recording)["kappa-test-v1-spec"]["content"])
+    assert isinstance(spec.source, KinesisSource)
+    assert spec.source.reader == "emr-connector"
+    command = recording.one(STEP)["command"]
+    jars = command[command.index("--jars") + 1]
+    assert jars == EMR_KINESIS_CONNECTOR_JAR
+    assert command.index("--jars") < command.index("--py-files")
 
 
 def test_the_bundle_is_the_same_bytes_when_built_twice():
