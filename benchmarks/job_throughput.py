@@ -45,6 +45,7 @@ for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
     os.environ.setdefault(_name, "bench")
 
 from kappa import events, pipeline  # noqa: E402
+from kappa.sources import read_stream  # noqa: E402
 from kappa.spec import (  # noqa: E402
     DynamoDbSink,
     EventFormat,
@@ -143,17 +144,8 @@ def timed(query: Any) -> float:
 
 
 def ceiling_run(spark: Any, spec: PipelineSpec, checkpoint: Path) -> float:
-    raw = (
-        spark.readStream.format("text")
-        .option("maxFilesPerTrigger", spec.source.max_files_per_trigger)  # type: ignore[union-attr]
-        .load(spec.source.path)  # type: ignore[union-attr]
-        .selectExpr(
-            f"value AS {events.PAYLOAD}",
-            f"_metadata.file_modification_time AS {events.ARRIVAL_TIME}",
-        )
-    )
     query = (
-        events.parse_events(raw, spec.event)
+        events.parse_events(read_stream(spark, spec), spec.event)
         .writeStream.format("noop")
         .option("checkpointLocation", str(checkpoint))
         .trigger(availableNow=True)

@@ -16,10 +16,11 @@ neutral value in UNSET_VALUES.
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -278,6 +279,7 @@ GCP_LABEL_VALUE_PATTERN = r"^[a-z0-9_-]{0,63}$"
 # A Go duration as the aws provider takes it ("1h", "90m", "1h30m"), in STS's bounds.
 _GO_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _ROLE_SESSION_LIMIT = 64
+_DURATION_EXPECTED = "expected a duration from 15m to 12h, like 1h or 90m"
 
 
 class AssumedRole(BaseModel):
@@ -306,7 +308,7 @@ class AssumedRole(BaseModel):
         if value is not None:
             seconds = _duration_seconds(value)
             if seconds is None or not 900 <= seconds <= 43200:
-                raise ValueError("expected a duration from 15m to 12h, like 1h or 90m")
+                raise ValueError(_DURATION_EXPECTED)
         return value
 
     def sts_parameters(self, default_session_name: str) -> dict[str, Any]:
@@ -344,9 +346,7 @@ def parse_assume_roles(value: Any) -> tuple[tuple[AssumedRole, ...], list[str]]:
     except ValidationError as error:
         problems = []
         for item in error.errors():
-            where = "".join(
-                f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]
-            )
+            where = _path(item["loc"])
             if item["type"] == "missing":
                 problems.append(f"aws:assumeRoles{where} is required")
                 continue
@@ -367,7 +367,7 @@ _ROLE_EXPECTATIONS = {
     "roleArn": "expected an IAM role ARN like arn:aws:iam::123456789012:role/deploy",
     "sessionName": "expected 2 to 64 letters, digits or +=,.@_-",
     "externalId": "expected 2 to 1224 letters, digits or +=,.@:/_-",
-    "duration": "expected a duration from 15m to 12h, like 1h or 90m",
+    "duration": _DURATION_EXPECTED,
 }
 
 
@@ -537,8 +537,9 @@ def _project_config(pulumi: Any) -> dict[str, Any]:
     return {k.removeprefix(prefix): v for k, v in merged.items() if k.startswith(prefix)}
 
 
+@functools.cache
 def all_keys() -> dict[str, tuple[type[_Section], str]]:
-    """Every flat key, with its section model and field name."""
+    """Every flat key, with its section model and field name (built once; do not modify)."""
     keys = {}
     for model in SECTIONS.values():
         for field_name, field in model.model_fields.items():
@@ -597,10 +598,15 @@ def _unknown_keys(values: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _path(parts: Sequence[Any]) -> str:
+    """Where in a value a problem is, as in `tags.owner` or `[0].roleArn`."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
+
+
 def _describe(item: Any, given: Mapping[str, Any]) -> str:
     location = list(item["loc"])
     key = str(location.pop(0)) if location else "(section)"
-    suffix = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location)
+    suffix = _path(location)
     if item["type"] == "missing":
         return f"{PROJECT}:{key} is required: {item['msg']}"
     value = given.get(key, item.get("input"))

@@ -37,13 +37,17 @@ def session(props: dict[str, Any]) -> Any:
     return current
 
 
-def role_chain_input(
+def connection_inputs(
+    region: pulumi.Input[str],
+    profile: pulumi.Input[str] | None,
     assume_roles: Sequence[Mapping[str, Any]],
-) -> pulumi.Input[list[dict[str, Any]]] | None:
-    """The role chain as a dynamic resource's input: secret, as it may hold external ids."""
+) -> dict[str, Any]:
+    """The inputs `session` reads, for a dynamic resource to carry. The role chain is secret:
+    it may hold external ids."""
     import pulumi
 
-    return pulumi.Output.secret([dict(role) for role in assume_roles]) if assume_roles else None
+    chain = pulumi.Output.secret([dict(role) for role in assume_roles]) if assume_roles else None
+    return {"region": region, "profile": profile, "assume_roles": chain}
 
 
 def client(service: str, props: dict[str, Any]) -> Any:

@@ -21,7 +21,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider, UpdateResult
 
-from infra.aws.emr_api import changed_inputs, client, cluster_gone, role_chain_input
+from infra.aws.emr_api import changed_inputs, client, cluster_gone, connection_inputs
 
 # A new cluster is a new resource; new credentials are only a new way to reach the same one.
 REPLACING_INPUTS = ("cluster_id", "region")
@@ -63,11 +63,6 @@ class ProtectionRelease(pulumi.dynamic.Resource, module="kappa", name="Protectio
         super().__init__(
             ProtectionReleaseProvider(),
             name,
-            {
-                "cluster_id": cluster_id,
-                "region": region,
-                "profile": profile,
-                "assume_roles": role_chain_input(assume_roles),
-            },
+            {"cluster_id": cluster_id, **connection_inputs(region, profile, assume_roles)},
             opts,
         )

@@ -27,7 +27,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
 
-from infra.aws.emr_api import changed_inputs, cluster_gone, is_invalid_request, role_chain_input
+from infra.aws.emr_api import changed_inputs, cluster_gone, connection_inputs, is_invalid_request
 from infra.aws.emr_api import client as _client  # a name of this module's: tests proxy it
 
 TERMINAL_STATES = ("COMPLETED", "CANCELLED", "FAILED", "INTERRUPTED")
@@ -171,10 +171,8 @@ class EmrStep(pulumi.dynamic.Resource, module="kappa", name="EmrStep"):
             name,
             {
                 "cluster_id": cluster_id,
-                "region": region,
-                # Not a replacing input: other credentials do not change what runs.
-                "profile": profile,
-                "assume_roles": role_chain_input(assume_roles),
+                # Only the region replaces the step: other credentials do not change what runs.
+                **connection_inputs(region, profile, assume_roles),
                 "step_name": step_name,
                 "command": command,
                 "control_uri": control_uri,

@@ -104,25 +104,28 @@ def payload_digest(payload: Column) -> Column:
     return F.sha2(F.coalesce(payload, F.lit("")), 256)
 
 
+def _blank_text(value: Column) -> Column:
+    """Absent, or text of nothing but white space (never null)."""
+    return value.isNull() | (F.length(F.trim(value)) == 0)
+
+
+def _not_finite(value: Column) -> Column:
+    """NaN or an infinity (null for an absent value)."""
+    return F.isnan(value) | (F.abs(value) == F.lit(float("inf")))
+
+
 def _well_formed(typed: Column, event: EventFormat) -> Column:
     """Whether an event is valid (never null): a cheap test that lets the costly reason
     (_reason, arrays of field names) be worked out only for the few events that fail it.
     It parsed cleanly, its id and key are non-blank text, its time is one the job accepts
     and every value field is a finite number."""
 
-    def non_blank(name: str) -> Column:
-        return typed[name].isNotNull() & (F.length(F.trim(typed[name])) > 0)
-
-    def finite(name: str) -> Column:
-        value = typed[name]
-        return value.isNotNull() & ~F.isnan(value) & (F.abs(value) != F.lit(float("inf")))
-
     checks = [
         typed[_CORRUPT].isNull(),
-        non_blank(event.id_field),
-        non_blank(event.key_field),
+        ~_blank_text(typed[event.id_field]),
+        ~_blank_text(typed[event.key_field]),
         event_time(typed[event.time_field]).isNotNull(),
-        *(finite(name) for name in event.value_fields),
+        *(typed[name].isNotNull() & ~_not_finite(typed[name]) for name in event.value_fields),
     ]
     return F.coalesce(reduce(operator.and_, checks), F.lit(False))
 
@@ -141,14 +144,9 @@ def _reason(payload: Column, typed: Column, event: EventFormat) -> Column:
     )
 
     def is_blank(name: str) -> Column:
-        value = typed[name]
         if name in (event.id_field, event.key_field):
-            return value.isNull() | (F.length(F.trim(value)) == 0)
-        return value.isNull()
-
-    def not_finite(name: str) -> Column:
-        value = typed[name]
-        return F.isnan(value) | (F.abs(value) == F.lit(float("inf")))
+            return _blank_text(typed[name])
+        return typed[name].isNull()
 
     def missing(name: str) -> Column:
         if name == event.time_field:
@@ -159,7 +157,7 @@ def _reason(payload: Column, typed: Column, event: EventFormat) -> Column:
         if name == event.time_field:
             return time_text.isNotNull() & event_time(time_text).isNull()
         wrong_type = typed[name].isNull() & corrupt.isNotNull() & as_text[name].isNotNull()
-        return wrong_type | not_finite(name) if name in event.value_fields else wrong_type
+        return wrong_type | _not_finite(typed[name]) if name in event.value_fields else wrong_type
 
     missing_names = [F.when(missing(n), F.lit(n)) for n in names]
     invalid_names = [F.when(invalid(n), F.lit(n)) for n in names]
