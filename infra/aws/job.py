@@ -41,16 +41,32 @@ def upload(
     return pulumi.Output.format("s3://{0}/{1}", obj.bucket, obj.key)
 
 
+def region_environment(region: str) -> dict[str, str]:
+    """Spark settings that give the driver (YARN's application master in cluster mode) and
+    every executor the stack's region. EMR sets none in a step's environment, and a boto3
+    client without one goes to us-east-1's global endpoint, which the VPC's S3 gateway
+    endpoint in another region does not route
+    (https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-s3.html: a gateway
+    endpoint serves its own region only)."""
+    conf = {}
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        conf[f"spark.yarn.appMasterEnv.{variable}"] = region
+        conf[f"spark.executorEnv.{variable}"] = region
+    return conf
+
+
 def spark_submit_command(
     *,
     application_name: str,
     package_uri: str,
     entry_point_uri: str,
     spec_uri: str,
+    region: str,
     extra_conf: Mapping[str, str] | None = None,
     jars: Sequence[str] = (),
 ) -> list[str]:
     conf = {
+        **region_environment(region),
         # Cluster mode puts the driver in YARN, which restarts it after a failure; failures
         # older than an hour do not count towards the limit, so a long-lived job survives.
         "spark.yarn.maxAppAttempts": "4",
@@ -113,6 +129,7 @@ class StreamingJob(pulumi.ComponentResource):
                     package_uri=uris[0],
                     entry_point_uri=uris[1],
                     spec_uri=uris[2],
+                    region=args.region,
                     extra_conf=args.extra_conf,
                     jars=args.jars,
                 )

@@ -51,11 +51,24 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
+def aws_region() -> str:
+    """The region of the stack's buckets, which the EMR step exports to the driver and the
+    executors. Never left to boto3: without one it signs for us-east-1 and goes to the
+    global endpoint, which a VPC's S3 gateway endpoint in another region does not route."""
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise ObjectStoreError(
+            "no AWS region for S3: set AWS_REGION to the buckets' region (the stack's EMR step "
+            "exports it to the driver and executors)"
+        )
+    return region
+
+
 def _s3() -> Any:
     import boto3
 
     # AWS_ENDPOINT_URL(_S3) is honoured by boto3 itself, which is how tests reach moto.
-    return boto3.client("s3")
+    return boto3.client("s3", region_name=aws_region())
 
 
 def _gcs_bucket(name: str) -> Any:

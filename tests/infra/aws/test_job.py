@@ -43,6 +43,18 @@ def test_the_spec_points_the_job_at_this_stacks_resources(default_stack: Recordi
     assert spec.storage.dead_letter_uri == "s3://kappa-test-dead-letters-physical"
 
 
+def test_the_driver_and_executors_get_the_stacks_region(aws_stack):
+    """EMR puts no region in a step's environment; boto3 without one signs for us-east-1 and
+    goes to the global S3 endpoint, which a gateway endpoint in another region does not route
+    (https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-s3.html). The driver
+    runs in YARN's application master (cluster mode): appMasterEnv, then executorEnv."""
+    command = aws_stack().one(STEP)["command"]
+    confs = {command[i + 1] for i, word in enumerate(command) if word == "--conf"}
+    for scope in ("spark.yarn.appMasterEnv", "spark.executorEnv"):
+        for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+            assert f"{scope}.{variable}=eu-west-1" in confs
+
+
 def test_the_run_submits_the_uploaded_bundle_and_spec(default_stack: Recording):
     uploaded = objects(default_stack)
     step = default_stack.one(STEP)
