@@ -25,6 +25,7 @@ from infra.gcp.common import (
     short_id,
     upload,
 )
+from infra.gcp.propagation import DEFAULT_PROPAGATION_SECONDS, PropagationWait
 
 _Flexibility = dp.ClusterClusterConfigPreemptibleWorkerConfigInstanceFlexibilityPolicyArgs
 _Selection = (
@@ -54,6 +55,15 @@ LOGGING_PROPERTIES = {
 
 # OS Login puts SSH to the nodes under IAM, and project-wide SSH keys do not apply.
 SSH_METADATA = {"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE"}
+
+# The autoscaling policy resizes the secondary workers (within secondary_min..secondary_max,
+# https://cloud.google.com/dataproc/docs/concepts/configuring-clusters/autoscaling), and the
+# provider updates numInstances in place (one of the few fields it changes without replacing
+# the cluster, https://www.pulumi.com/registry/packages/gcp/api-docs/dataproc/cluster/): so every
+# later `up` would resize it back to secondary_min under the autoscaler, unless ignored. The primary
+# workers' count stays managed: the policy pins it (min = max = worker_count), so the
+# autoscaler never moves it, and a new clusterCoreCount must still resize the cluster.
+AUTOSCALED_PROPERTIES = ("clusterConfig.preemptibleWorkerConfig.numInstances",)
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,10 @@ class ClusterArgs:
     properties: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     kms_key: str | None = None
+    # How long to wait, once the service account's grants (this component's `depends_on`) and
+    # the CMEK grants exist, before creating the cluster: IAM changes take time to take effect
+    # (see infra/gcp/propagation.py). 0 skips the wait, for an account whose grants are old.
+    iam_propagation_seconds: int = DEFAULT_PROPAGATION_SECONDS
 
     def __post_init__(self) -> None:
         if (self.init_script is None) != (self.wheelhouse is None):
@@ -107,6 +121,11 @@ class ClusterArgs:
         low, high = IDLE_DELETE_BOUNDS_MINUTES
         if self.mode == "ephemeral" and not low <= self.idle_delete_minutes <= high:
             raise ValueError(f"ClusterArgs.idle_delete_minutes must be {low}-{high}")
+        if self.iam_propagation_seconds < 0:
+            raise ValueError(
+                f"ClusterArgs.iam_propagation_seconds: got {self.iam_propagation_seconds}; "
+                "expected 0 (no wait) or more"
+            )
 
 
 class Cluster(pulumi.ComponentResource):
@@ -115,6 +134,7 @@ class Cluster(pulumi.ComponentResource):
     id: pulumi.Output[str]
     master_instance: pulumi.Output[str]
     init_action_uri: pulumi.Output[str] | None
+    iam_propagation: PropagationWait | None
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kappa:gcp:Cluster", name, None, opts)
@@ -136,6 +156,23 @@ class Cluster(pulumi.ComponentResource):
                     child,
                 )
             )
+
+        # The wait starts once every grant the cluster relies on exists: the account's (what
+        # this component is told to wait for, its `depends_on`) and the CMEK ones above. A new
+        # account or key means new grants, so the wait is replaced and waits again.
+        granted: list[pulumi.Resource] = list(kms_grants)
+        self.iam_propagation = None
+        if args.iam_propagation_seconds:
+            triggers: dict[str, pulumi.Input[str]] = {"service_account": args.service_account}
+            if args.kms_key:
+                triggers["kms_key"] = args.kms_key
+            self.iam_propagation = PropagationWait(
+                f"{name}-iam-propagation",
+                seconds=args.iam_propagation_seconds,
+                triggers=triggers,
+                opts=child_options(self, opts, *kms_grants),
+            )
+            granted.append(self.iam_propagation)
 
         metadata: dict[str, pulumi.Input[str]] = dict(SSH_METADATA)
         initialization_actions = []
@@ -262,7 +299,10 @@ class Cluster(pulumi.ComponentResource):
                     else None
                 ),
             ),
-            opts=child_options(self, opts, *kms_grants),
+            opts=pulumi.ResourceOptions.merge(
+                child_options(self, opts, *granted),
+                pulumi.ResourceOptions(ignore_changes=list(AUTOSCALED_PROPERTIES)),
+            ),
         )
         self.name = self.cluster.name
         self.id = self.cluster.id

@@ -167,7 +167,8 @@ class Platform(pulumi.ComponentResource):
                 kms_key=kms_key,
             ),
             # Nodes read the init action and write logs as the service account from their
-            # first boot, so its grants must exist before the cluster does.
+            # first boot, so its grants must exist, and have taken effect (the cluster waits
+            # ClusterArgs.iam_propagation_seconds after them), before the cluster does.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.services, self.identity]),
         )
         self.job = StreamingJob(

@@ -22,6 +22,16 @@ COLUMN_FAMILY = "agg"
 # Bigtable's recommended CPU target for latency-sensitive serving is 60% or lower
 # (https://cloud.google.com/bigtable/docs/autoscaling); the API accepts 10-80.
 CPU_TARGET_PERCENT = 60
+CPU_TARGET_BOUNDS = (10, 80)
+# Autoscaling's range may span a factor of 10 at most: max nodes <= 10 x min nodes
+# (https://cloud.google.com/bigtable/docs/autoscaling; Google's announcement, "the maximum node
+# count in your range cannot be more than 10 times the minimum node count",
+# https://cloud.google.com/blog/products/databases/dive-deep-into-bigtable-autoscaling-and-how-it-optimizes-costs).
+MAX_TO_MIN_NODES = 10
+# Storage utilization per node the autoscaler aims at, in GiB; anything else is
+# INVALID_ARGUMENT (the Admin API's AutoscalingTargets, as its client reference documents it:
+# https://cloud.google.com/dotnet/docs/reference/Google.Cloud.Bigtable.Admin.V2/latest/Google.Cloud.Bigtable.Admin.V2.AutoscalingTargets).
+STORAGE_TARGET_GIB: dict[str, tuple[int, int]] = {"SSD": (2560, 5120), "HDD": (8192, 16384)}
 
 
 @dataclass(frozen=True)
@@ -39,10 +49,31 @@ class ServingArgs:
     labels: dict[str, str] = field(default_factory=dict)
     kms_key: str | None = None
     protect: bool = True
+    # Autoscaling targets: CPU in percent; storage per node in GiB, None for Bigtable's
+    # default (2560 on SSD, 8192 on HDD).
+    cpu_target_percent: int = CPU_TARGET_PERCENT
+    storage_target_gib: int | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_nodes <= self.max_nodes:
             raise ValueError("ServingArgs: need 1 <= min_nodes <= max_nodes")
+        if self.max_nodes > MAX_TO_MIN_NODES * self.min_nodes:
+            raise ValueError(
+                f"ServingArgs.max_nodes: got {self.max_nodes}; Bigtable autoscaling allows at "
+                f"most {MAX_TO_MIN_NODES} x min_nodes ({MAX_TO_MIN_NODES * self.min_nodes})"
+            )
+        low, high = CPU_TARGET_BOUNDS
+        if not low <= self.cpu_target_percent <= high:
+            raise ValueError(
+                f"ServingArgs.cpu_target_percent: got {self.cpu_target_percent}; "
+                f"Bigtable allows {low}-{high}"
+            )
+        low, high = STORAGE_TARGET_GIB[self.storage_type]
+        if self.storage_target_gib is not None and not low <= self.storage_target_gib <= high:
+            raise ValueError(
+                f"ServingArgs.storage_target_gib: got {self.storage_target_gib}; Bigtable "
+                f"allows {low}-{high} GiB per node on {self.storage_type}"
+            )
         if not self.versions:
             raise ValueError("ServingArgs.versions needs at least one pipeline version")
 
@@ -99,7 +130,8 @@ class Serving(pulumi.ComponentResource):
                         gcp.bigtable.InstanceClusterAutoscalingConfigArgs(
                             min_nodes=args.min_nodes,
                             max_nodes=args.max_nodes,
-                            cpu_target=CPU_TARGET_PERCENT,
+                            cpu_target=args.cpu_target_percent,
+                            storage_target=args.storage_target_gib,
                         )
                         if args.autoscaling
                         else None

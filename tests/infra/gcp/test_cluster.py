@@ -8,6 +8,7 @@ import pytest
 
 from infra.artifacts import Artifact, bootstrap_script, digest
 from infra.gcp.cluster import Cluster, ClusterArgs
+from infra.gcp.propagation import PropagationWaitProvider
 from tests.infra.gcp.conftest import (
     CMEK_KEY,
     WHEELHOUSE_BYTES,
@@ -287,3 +288,123 @@ def test_a_cluster_without_init_action_or_wheelhouse_sets_neither():
     assert config(recording).get("initializationActions") is None
     assert "kappa-wheelhouse-uri" not in gce(recording)["metadata"]
     assert recording.of_type(OBJECT) == []
+
+
+WAIT = "pulumi-python:dynamic/kappa:IamPropagationWait"
+GRANT_TYPES = (
+    "gcp:projects/iAMMember:IAMMember",
+    "gcp:projects/iAMCustomRole:IAMCustomRole",
+    "gcp:storage/bucketIAMMember:BucketIAMMember",
+    "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember",
+    "gcp:bigtable/tableIamMember:TableIamMember",
+)
+
+
+def test_cluster_is_created_only_after_its_grants_had_time_to_propagate(default_stack: Recording):
+    """IAM changes are eventually consistent: typically 2 minutes, potentially 7 or longer
+    (https://cloud.google.com/iam/docs/access-change-propagation). Dataproc refuses to create a
+    cluster whose service account lacks dataproc.agents.* and dataproc.tasks.*
+    (https://cloud.google.com/dataproc/docs/concepts/iam/iam, Dataproc Worker), granted here by
+    the stack's custom node role bound moments before; so the cluster waits for a wait, and the
+    wait for the node role, its binding and every other grant of the account."""
+    cluster, wait = default_stack.one(CLUSTER), default_stack.one(WAIT)
+    member = (
+        f"serviceAccount:{default_stack.one('gcp:serviceaccount/account:Account').outputs['email']}"
+    )
+    assert default_stack.depends_on(cluster, wait)
+    for grant_type in GRANT_TYPES:
+        # The account's grants, and the custom roles they bind (which have no member).
+        grants = [g for g in default_stack.of_type(grant_type) if g.get("member", member) == member]
+        assert grants, grant_type
+        for grant in grants:
+            assert default_stack.depends_on(wait, grant), grant.name
+
+
+def test_the_wait_lasts_googles_typical_propagation_time_and_restarts_for_a_new_account(
+    default_stack: Recording,
+):
+    """Policy changes typically propagate in 2 minutes
+    (https://cloud.google.com/iam/docs/access-change-propagation); a new service account means
+    new grants, so it is a trigger that makes the wait wait again."""
+    wait = default_stack.one(WAIT)
+    account = default_stack.one("gcp:serviceaccount/account:Account")
+    assert wait["seconds"] == 120
+    assert wait["triggers"] == {"service_account": account.outputs["email"]}
+
+
+def test_the_cmek_grants_are_waited_for_too(tmp_script: Artifact):
+    """The Compute Engine and Dataproc agents use the key for the nodes' disks when the cluster
+    is created (https://cloud.google.com/dataproc/docs/concepts/configuring-clusters/customer-managed-encryption);
+    those grants are IAM changes like any other
+    (https://cloud.google.com/iam/docs/access-change-propagation)."""
+    recording = run_layer(lambda: cluster_with_key(tmp_script))
+    wait = recording.one(WAIT)
+    assert recording.depends_on(recording.one(CLUSTER), wait)
+    for grant in recording.of_type(KEY_GRANT):
+        assert recording.depends_on(wait, grant)
+    assert wait["triggers"]["kms_key"] == CMEK_KEY
+
+
+def test_the_wait_is_a_choice_and_zero_leaves_it_out():
+    longer = run_layer(lambda: Cluster("kappa-test", bare_args(iam_propagation_seconds=420)))
+    assert longer.one(WAIT)["seconds"] == 420
+    none = run_layer(lambda: Cluster("kappa-test", bare_args(iam_propagation_seconds=0)))
+    assert none.of_type(WAIT) == []
+
+
+def test_cluster_args_reject_a_negative_wait():
+    with pytest.raises(ValueError, match=r"iam_propagation_seconds: got -1"):
+        bare_args(iam_propagation_seconds=-1)
+
+
+def test_the_wait_sleeps_when_created_and_again_only_for_new_grants():
+    """Like the time provider's Sleep: a wait on create, none on a later `up` that changes
+    nothing; new triggers replace it (https://www.pulumi.com/docs/iac/concepts/resources/dynamic-providers/)."""
+    slept: list[float] = []
+    provider = PropagationWaitProvider(sleep=slept.append)
+    props = {"seconds": 120, "triggers": {"service_account": "a@p.iam.gserviceaccount.com"}}
+    created = provider.create(props)
+    assert slept == [120.0]
+    assert created.outs == props
+
+    assert not provider.diff(created.id, props, dict(props)).changes
+    new_account = {**props, "triggers": {"service_account": "b@p.iam.gserviceaccount.com"}}
+    assert provider.diff(created.id, props, new_account).replaces == ["triggers"]
+    longer = provider.diff(created.id, props, {**props, "seconds": 300})
+    assert (longer.changes, longer.replaces) == (True, [])
+
+
+def property_at(inputs: dict[str, Any], path: str) -> Any:
+    """The input a Pulumi property path (`a.b.c`, as ignoreChanges takes it) names."""
+    value: Any = inputs
+    for part in path.split("."):
+        value = value[part]
+    return value
+
+
+def test_the_autoscaled_secondary_worker_count_is_left_to_the_autoscaler(gcp_stack: GcpStack):
+    """The autoscaler resizes the secondary workers between the policy's bounds
+    (https://cloud.google.com/dataproc/docs/concepts/configuring-clusters/autoscaling), and
+    the provider updates preemptible_worker_config.num_instances in place
+    (https://www.pulumi.com/registry/packages/gcp/api-docs/dataproc/cluster/): unless Pulumi
+    ignores that count (https://www.pulumi.com/docs/iac/concepts/options/ignorechanges/), each
+    `up` would resize the cluster back to clusterTaskMin."""
+    recording = gcp_stack(clusterTaskMin=1, clusterTaskMax=6)
+    cluster = recording.one(CLUSTER)
+    assert "clusterConfig.preemptibleWorkerConfig.numInstances" in cluster.ignore_changes
+    # The path names the input the autoscaler moves, not a typo Pulumi would ignore silently.
+    assert property_at(cluster.inputs, "clusterConfig.preemptibleWorkerConfig.numInstances") == 1
+    assert recording.one(POLICY)["secondaryWorkerConfig"] == {"minInstances": 1, "maxInstances": 6}
+
+
+def test_the_primary_worker_count_stays_managed_since_the_policy_pins_it(gcp_stack: GcpStack):
+    """The policy's primary bounds are min = max (https://cloud.google.com/dataproc/docs/concepts/configuring-clusters/autoscaling):
+    the autoscaler never moves them, and a new clusterCoreCount must still resize the cluster."""
+    recording = gcp_stack(clusterCoreCount=3)
+    cluster = recording.one(CLUSTER)
+    assert not [
+        path
+        for path in cluster.ignore_changes
+        if "workerConfig.numInstances" in path and "preemptible" not in path
+    ]
+    assert recording.one(POLICY)["workerConfig"] == {"minInstances": 3, "maxInstances": 3}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
+
+import pytest
 
 from infra.gcp.serving import Serving, ServingArgs
 from tests.infra.gcp.conftest import CMEK_KEY, GcpStack, agent, named, run_layer
@@ -118,3 +120,58 @@ def test_cmek_creates_the_bigtable_agent_before_granting_it():
     identity = recording.one("gcp:projects/serviceIdentity:ServiceIdentity")
     assert identity["service"] == "bigtableadmin.googleapis.com"
     assert recording.depends_on(recording.one(KEY_GRANT), identity)
+
+
+def serving_args(**values: Any) -> ServingArgs:
+    return ServingArgs(project="acme-data", zone="europe-west1-b", **values)
+
+
+def test_autoscaling_may_span_a_factor_of_ten_at_most():
+    """Bigtable autoscaling refuses a maximum above 10 x the minimum: "the maximum node count
+    in your range cannot be more than 10 times the minimum node count"
+    (https://cloud.google.com/blog/products/databases/dive-deep-into-bigtable-autoscaling-and-how-it-optimizes-costs,
+    https://cloud.google.com/bigtable/docs/autoscaling)."""
+    assert serving_args(min_nodes=2, max_nodes=20).autoscaling
+    with pytest.raises(ValueError, match=r"max_nodes: got 21; .* at most 10 x min_nodes \(20\)"):
+        serving_args(min_nodes=2, max_nodes=21)
+
+
+@pytest.mark.parametrize("percent", [9, 81])
+def test_the_cpu_target_stays_within_what_bigtable_accepts(percent: int):
+    """AutoscalingTargets.cpu_utilization_percent is "limited between 10 and 80, otherwise it
+    will return INVALID_ARGUMENT"
+    (https://cloud.google.com/dotnet/docs/reference/Google.Cloud.Bigtable.Admin.V2/latest/Google.Cloud.Bigtable.Admin.V2.AutoscalingTargets)."""
+    with pytest.raises(ValueError, match=rf"cpu_target_percent: got {percent}; .*10-80"):
+        serving_args(cpu_target_percent=percent)
+    assert serving_args(cpu_target_percent=80).cpu_target_percent == 80
+
+
+@pytest.mark.parametrize(
+    ("storage_type", "refused", "accepted"),
+    [("SSD", (2559, 5121), (2560, 5120)), ("HDD", (8191, 16385), (8192, 16384))],
+)
+def test_the_storage_target_per_node_stays_within_the_range_of_the_storage_type(
+    storage_type: Literal["SSD", "HDD"], refused: tuple[int, int], accepted: tuple[int, int]
+):
+    """AutoscalingTargets.storage_utilization_gib_per_node: 2560-5120 GiB on SSD, 8192-16384
+    on HDD, otherwise INVALID_ARGUMENT
+    (https://cloud.google.com/dotnet/docs/reference/Google.Cloud.Bigtable.Admin.V2/latest/Google.Cloud.Bigtable.Admin.V2.AutoscalingTargets)."""
+    for gib in refused:
+        with pytest.raises(
+            ValueError, match=rf"storage_target_gib: got {gib}; .* on {storage_type}"
+        ):
+            serving_args(storage_type=storage_type, storage_target_gib=gib)
+    for gib in accepted:
+        assert serving_args(storage_type=storage_type, storage_target_gib=gib).storage_target_gib
+
+
+def test_the_autoscaling_targets_reach_the_cluster():
+    recording = run_layer(
+        lambda: Serving("kappa-test", serving_args(cpu_target_percent=50, storage_target_gib=4096))
+    )
+    assert cluster(recording)["autoscalingConfig"] == {
+        "minNodes": 1,
+        "maxNodes": 3,
+        "cpuTarget": 50,
+        "storageTarget": 4096,
+    }
