@@ -95,10 +95,6 @@ class ClusterConfig(_Section):
     )
     task_min: int = Field(0, ge=0, le=1000, alias="clusterTaskMin")
     task_max: int = Field(4, ge=0, le=1000, alias="clusterTaskMax")
-    spot_timeout_minutes: int = Field(10, ge=5, le=1440, alias="clusterSpotTimeoutMinutes")
-    spot_timeout_action: Literal["SWITCH_TO_ON_DEMAND", "TERMINATE_CLUSTER"] = Field(
-        "SWITCH_TO_ON_DEMAND", alias="clusterSpotTimeoutAction"
-    )
     spot_allocation: Literal[
         "price-capacity-optimized",
         "capacity-optimized",
@@ -110,8 +106,6 @@ class ClusterConfig(_Section):
     component_gateway: bool = Field(False, alias="clusterComponentGateway")
 
     only_on: ClassVar[dict[str, Cloud]] = {
-        "clusterSpotTimeoutMinutes": "aws",
-        "clusterSpotTimeoutAction": "aws",
         "clusterSpotAllocation": "aws",
         "clusterComponentGateway": "gcp",
     }
@@ -150,7 +144,7 @@ class NetworkConfig(_Section):
 
 class RetentionConfig(_Section):
     archive_cold_after_days: int = Field(30, ge=30, le=3650, alias="archiveColdAfterDays")
-    archive_archive_after_days: int = Field(180, ge=31, le=3650, alias="archiveArchiveAfterDays")
+    archive_archive_after_days: int = Field(180, ge=60, le=3650, alias="archiveArchiveAfterDays")
     archive_expire_after_days: int = Field(0, ge=0, le=36500, alias="archiveExpireAfterDays")
     log_days: int = Field(30, ge=1, le=3650, alias="logRetentionDays")
     dead_letter_days: int = Field(365, ge=1, le=3650, alias="deadLetterRetentionDays")
@@ -209,6 +203,15 @@ UNSET_VALUES: dict[str, Any] = {
     "networkSubnetIds": [],
     "pipelineLiveVersion": "",
 }
+# Keys an earlier version had, and why they went: a stack that still sets one is told so.
+REMOVED_KEYS: dict[str, str] = {
+    key: (
+        "EMR applies a spot timeout only while a cluster is first provisioned, never to the "
+        "task fleet added to a running one, so it never acted; remove it from the stack (what "
+        "happens when spot capacity runs out: docs/deploying.md)"
+    )
+    for key in ("clusterSpotTimeoutMinutes", "clusterSpotTimeoutAction")
+}
 # The one key without a default: a stack must say which cloud it is on.
 REQUIRED_KEYS = ("cloud",)
 
@@ -255,7 +258,9 @@ BROKER_RETENTION_HOURS: dict[Cloud, tuple[int, int]] = {
 }
 IDLE_TIMEOUT_MINUTES: dict[Cloud, tuple[int, int]] = {
     "aws": (1, 10_080),  # EMR AutoTerminationPolicy: 60 s to 7 days
-    "gcp": (10, 20_160),  # Dataproc idleDeleteTtl: 10 min to 14 days
+    # Dataproc idleDeleteTtl: 5 min to 14 days (gcloud's --max-idle, the same field:
+    # https://cloud.google.com/dataproc/docs/concepts/configuring-clusters/scheduled-deletion)
+    "gcp": (5, 20_160),
 }
 INSTANCE_TYPE_PATTERN: dict[Cloud, str] = {
     "aws": r"^[a-z][a-z0-9-]*\.[a-z0-9]+$",
@@ -272,6 +277,9 @@ NETWORK_ID_PATTERN: dict[Cloud, tuple[str, str]] = {
         r"^(projects/[^/]+/regions/[^/]+/subnetworks/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?$",
     ),
 }
+# S3 Standard-IA's minimum stay before a lifecycle transition moves an object on
+# (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html).
+MIN_DAYS_IN_COLD_TIER = 30
 GCP_LABEL_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 GCP_LABEL_VALUE_PATTERN = r"^[a-z0-9_-]{0,63}$"
 
@@ -592,6 +600,9 @@ def _unknown_keys(values: Mapping[str, Any]) -> list[str]:
     known = list(all_keys())
     problems = []
     for key in sorted(set(values) - set(known)):
+        if key in REMOVED_KEYS:
+            problems.append(f"{PROJECT}:{key} was removed: {REMOVED_KEYS[key]}")
+            continue
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"; did you mean {PROJECT}:{close[0]}?" if close else ""
         problems.append(f"{PROJECT}:{key} is not a key of this project{hint}")
@@ -715,20 +726,45 @@ def _cross_checks(config: StackConfig, given: set[str]) -> list[str]:
         bad("servingKind", kind, f"not built yet; use {CLOUD_DEFAULTS[cloud]['serving_kind']}")
     if config.serving.min_nodes > config.serving.max_nodes:
         bad("servingMinNodes", config.serving.min_nodes, "must not exceed servingMaxNodes")
+    # Bigtable autoscaling's range spans a factor of 10 at most
+    # (https://cloud.google.com/bigtable/docs/autoscaling; infra/gcp/serving.py has the quote).
+    ceiling = 10 * config.serving.min_nodes
+    if cloud == "gcp" and config.serving.max_nodes > ceiling:
+        bad(
+            "servingMaxNodes",
+            config.serving.max_nodes,
+            f"Bigtable autoscaling allows at most 10 x servingMinNodes ({ceiling})",
+        )
 
     problems += _check_network(config)
     problems += _check_tags(cloud, config.general.tags)
+    # A Dataproc cluster takes at most 32 labels (Cluster.labels,
+    # https://cloud.google.com/dataproc/docs/reference/rest/v1/projects.regions.clusters), and
+    # the gcp provider adds goog-pulumi-provisioned to the stack's own
+    # (https://www.pulumi.com/registry/packages/gcp/how-to-guides/8-0-migration/).
+    if cloud == "gcp" and len(config.tags) + 1 > 32:
+        added = [key for key in config.tags if key not in config.general.tags]
+        problems.append(
+            f"{PROJECT}:tags: got {len(config.general.tags)} tags; a Dataproc cluster takes at "
+            f"most 32 labels, the stack adds {len(added)} ({', '.join(added)}) and the gcp "
+            f"provider 1 (goog-pulumi-provisioned): at most {31 - len(added)} of your own"
+        )
 
     problems += _check_key(config)
     if cloud == "gcp" and not config.serving_zone.startswith(f"{config.region}-"):
         bad("servingZone", config.serving_zone, f"expected a zone of {config.region}")
 
     retention = config.retention
-    if retention.archive_archive_after_days <= retention.archive_cold_after_days:
+    # S3 moves an object out of Standard-IA only after 30 days in it, and refuses a lifecycle
+    # rule that asks sooner; GCS has no such rule, but the same keys mean the same there.
+    earliest_archive = retention.archive_cold_after_days + MIN_DAYS_IN_COLD_TIER
+    if retention.archive_archive_after_days < earliest_archive:
         bad(
             "archiveArchiveAfterDays",
             retention.archive_archive_after_days,
-            f"must be later than archiveColdAfterDays ({retention.archive_cold_after_days})",
+            f"must be at least archiveColdAfterDays + {MIN_DAYS_IN_COLD_TIER} "
+            f"({earliest_archive}): objects stay {MIN_DAYS_IN_COLD_TIER} days in the cold tier "
+            "before the archive tier",
         )
     expire = retention.archive_expire_after_days
     if expire and expire <= retention.archive_archive_after_days:

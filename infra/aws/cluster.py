@@ -3,6 +3,13 @@
 Managed scaling moves the task fleet between `task_min` and `task_max`; on-demand capacity
 is capped at the core fleet, so everything above it is spot. Fleet capacities are counted
 in instances (every type weighs 1), which is why task types must share one size.
+
+When spot capacity runs out, nothing falls back to on-demand: EMR applies a spot timeout
+only while a cluster is first provisioned, the task fleet is added to a running cluster, and
+managed scaling fills on-demand capacity first, up to its on-demand cap (the core fleet),
+then spot. The job keeps running on the core fleet and the task fleet grows again when spot
+returns; `task_capacity="on_demand"` buys certainty instead
+(https://docs.aws.amazon.com/emr/latest/ManagementGuide/managed-scaling-allocation-strategy.html).
 """
 
 from __future__ import annotations
@@ -36,6 +43,24 @@ SPARK_DEFAULTS = {
 }
 
 
+# The provider requires a spot timeout on every spot specification, but EMR applies it only
+# while the cluster is first provisioned: never to a task fleet added to a running cluster
+# (https://docs.aws.amazon.com/emr/latest/APIReference/API_SpotProvisioningSpecification.html).
+# These are the API's minimum, stated so the plan says what it is, not a promise of fallback.
+SPOT_PROVISIONING_TIMEOUT_ACTION = "SWITCH_TO_ON_DEMAND"
+SPOT_PROVISIONING_TIMEOUT_MINUTES = 5
+# With an allocation strategy a fleet may list up to 30 instance types instead of 5, and EMR
+# then wants one on every fleet of the cluster, master and core included
+# (https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-instance-fleet.html;
+# hashicorp/terraform-provider-aws#25132).
+ON_DEMAND_ALLOCATION = "lowest-price"
+# Ports EMR's service uses to manage a cluster in a private subnet: the service-access group
+# takes 9443 from the master and reaches every node on 8443
+# (https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-man-sec-groups.html).
+SERVICE_INGRESS_PORT = 9443
+SERVICE_TO_NODES_PORT = 8443
+
+
 @dataclass(frozen=True)
 class BootstrapAction:
     name: str
@@ -66,8 +91,6 @@ class ClusterArgs:
     task_capacity: Literal["spot", "on_demand"] = "spot"
     task_min: int = 0
     task_max: int = 4
-    spot_timeout_minutes: int = 10
-    spot_timeout_action: Literal["SWITCH_TO_ON_DEMAND", "TERMINATE_CLUSTER"] = "SWITCH_TO_ON_DEMAND"
     spot_allocation: str = "price-capacity-optimized"
     disk_gib: int = 64
     termination_protection: bool = False
@@ -99,7 +122,7 @@ class Cluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         tags = {**args.tags, **EMR_MANAGED_POLICY_TAG}
 
-        groups = self._security_groups(name, args, tags)
+        groups, rules = self._security_groups(name, args, tags)
         security = aws.emr.SecurityConfiguration(
             f"{name}-security",
             configuration=self._security_configuration(name, args),
@@ -125,11 +148,17 @@ class Cluster(pulumi.ComponentResource):
                 "name": "master",
                 "target_on_demand_capacity": 1,
                 "instance_type_configs": [self._instance_type(args.master_type, args)],
+                "launch_specifications": {
+                    "on_demand_specifications": [{"allocation_strategy": ON_DEMAND_ALLOCATION}]
+                },
             },
             core_instance_fleet={
                 "name": "core",
                 "target_on_demand_capacity": args.core_count,
                 "instance_type_configs": [self._instance_type(args.core_type, args)],
+                "launch_specifications": {
+                    "on_demand_specifications": [{"allocation_strategy": ON_DEMAND_ALLOCATION}]
+                },
             },
             bootstrap_actions=[
                 {"name": action.name, "path": action.path, "args": list(action.args)}
@@ -150,6 +179,8 @@ class Cluster(pulumi.ComponentResource):
             tags=tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
+                # EMR validates the groups' rules when it creates the cluster.
+                depends_on=rules,
                 # Managed scaling moves the core fleet's target; that is not drift.
                 ignore_changes=["coreInstanceFleet.targetOnDemandCapacity"],
             ),
@@ -191,9 +222,16 @@ class Cluster(pulumi.ComponentResource):
 
     def _security_groups(
         self, name: str, args: ClusterArgs, tags: dict[str, str]
-    ) -> dict[str, aws.ec2.SecurityGroup]:
-        """Empty EMR-managed groups: EMR adds the intra-cluster rules it needs; nothing is
-        opened to the internet. Rules are not declared inline, so Pulumi leaves EMR's alone."""
+    ) -> tuple[dict[str, aws.ec2.SecurityGroup], list[pulumi.Resource]]:
+        """EMR-managed groups with the rules a cluster in a private subnet needs.
+
+        The provider strips the default allow-all egress from every group it creates, and EMR
+        adds only missing *inbound* rules to groups it is given, so the egress (and the
+        service group's 9443, which EMR checks before it adds anything) is declared here, as
+        rule resources the cluster waits for. Inline rules would make Pulumi remove the
+        inbound rules EMR adds. Nothing outside the cluster may reach a node: every inbound
+        rule names one of these groups.
+        """
         groups = {}
         for role, purpose in (
             ("master", "EMR master node"),
@@ -203,25 +241,79 @@ class Cluster(pulumi.ComponentResource):
             groups[role] = aws.ec2.SecurityGroup(
                 f"{name}-{role}",
                 vpc_id=args.vpc_id,
-                description=f"{purpose} (rules managed by EMR)",
+                description=f"{purpose} (inbound rules managed by EMR)",
                 # Groups reference each other; EMR's rules must go before the groups can.
                 revoke_rules_on_delete=True,
                 tags={**tags, "Name": f"{name}-{role}"},
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        child = pulumi.ResourceOptions(parent=self)
+        rules: list[pulumi.Resource] = []
+
+        def egress(rule: str, role: str, description: str, **target: Any) -> None:
+            rules.append(
+                aws.vpc.SecurityGroupEgressRule(
+                    f"{name}-{role}-{rule}",
+                    security_group_id=groups[role].id,
+                    description=description,
+                    **target,
+                    opts=child,
+                )
+            )
+
+        every_port = {"ip_protocol": "-1"}
         for role in ("master", "workers"):
-            aws.vpc.SecurityGroupEgressRule(
-                f"{name}-{role}-https-out",
-                security_group_id=groups[role].id,
+            for peer in ("master", "workers"):
+                # YARN, HDFS, Spark's shuffle and block transfers between any two nodes.
+                egress(
+                    f"to-{peer}",
+                    role,
+                    f"Cluster traffic to the {peer} group",
+                    referenced_security_group_id=groups[peer].id,
+                    **every_port,
+                )
+            egress(
+                "https-out",
+                role,
+                "AWS APIs over TLS (endpoints; NAT when egress is enabled)",
                 ip_protocol="tcp",
                 from_port=443,
                 to_port=443,
                 # S3 and DynamoDB gateway endpoints answer on public addresses.
                 cidr_ipv4="0.0.0.0/0",
-                description="AWS APIs over TLS (endpoints; NAT when egress is enabled)",
-                opts=pulumi.ResourceOptions(parent=self),
             )
-        return groups
+        egress(
+            "to-service",
+            "master",
+            "EMR service access",
+            ip_protocol="tcp",
+            from_port=SERVICE_INGRESS_PORT,
+            to_port=SERVICE_INGRESS_PORT,
+            referenced_security_group_id=groups["service"].id,
+        )
+        for peer in ("master", "workers"):
+            egress(
+                f"to-{peer}",
+                "service",
+                f"EMR's cluster manager to the {peer} nodes",
+                ip_protocol="tcp",
+                from_port=SERVICE_TO_NODES_PORT,
+                to_port=SERVICE_TO_NODES_PORT,
+                referenced_security_group_id=groups[peer].id,
+            )
+        rules.append(
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-service-from-master",
+                security_group_id=groups["service"].id,
+                description="EMR service access from the master node",
+                ip_protocol="tcp",
+                from_port=SERVICE_INGRESS_PORT,
+                to_port=SERVICE_INGRESS_PORT,
+                referenced_security_group_id=groups["master"].id,
+                opts=child,
+            )
+        )
+        return groups, rules
 
     def _security_configuration(self, name: str, args: ClusterArgs) -> pulumi.Output[str]:
         certificates_uri = self._in_transit_certificates(name, args)
@@ -306,32 +398,40 @@ class Cluster(pulumi.ComponentResource):
         }
 
     def _task_fleet(self, name: str, cluster: aws.emr.Cluster, args: ClusterArgs) -> None:
+        if args.task_max == 0:
+            # No fleet to scale into; EMR refuses a fleet with no target capacity at all.
+            return
         spot = args.task_capacity == "spot"
         configs = [self._instance_type(t, args) for t in args.task_types]
         if spot:
             for config in configs:
                 # Never pay more than on-demand; price-capacity-optimized picks the pools.
                 config["bid_price_as_percentage_of_on_demand_price"] = 100
+        # EMR refuses a fleet whose spot and on-demand targets are both 0
+        # (https://docs.aws.amazon.com/emr/latest/APIReference/API_InstanceFleetConfig.html),
+        # so the fleet starts with one unit; managed scaling then takes it down to task_min
+        # when the job does not need it.
+        initial = max(args.task_min, 1)
         aws.emr.InstanceFleet(
             f"{name}-task",
             cluster_id=cluster.id,
             name="task",
-            target_spot_capacity=args.task_min if spot else 0,
-            target_on_demand_capacity=0 if spot else args.task_min,
+            target_spot_capacity=initial if spot else 0,
+            target_on_demand_capacity=0 if spot else initial,
             instance_type_configs=configs,
             launch_specifications={
                 "spot_specifications": (
                     [
                         {
                             "allocation_strategy": args.spot_allocation,
-                            "timeout_action": args.spot_timeout_action,
-                            "timeout_duration_minutes": args.spot_timeout_minutes,
+                            "timeout_action": SPOT_PROVISIONING_TIMEOUT_ACTION,
+                            "timeout_duration_minutes": SPOT_PROVISIONING_TIMEOUT_MINUTES,
                         }
                     ]
                     if spot
                     else []
                 ),
-                "on_demand_specifications": [{"allocation_strategy": "lowest-price"}],
+                "on_demand_specifications": [{"allocation_strategy": ON_DEMAND_ALLOCATION}],
             },
             opts=pulumi.ResourceOptions(
                 parent=self,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -17,20 +18,21 @@ from infra.aws.policy import assume_role_policy, document, statement
 
 EMR_SERVICE_POLICY_V2 = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
 
-KINESIS_READ = (
-    "kinesis:DescribeStream",
-    "kinesis:DescribeStreamSummary",
-    "kinesis:GetRecords",
-    "kinesis:GetShardIterator",
-    "kinesis:ListShards",
-    "kinesis:SubscribeToShard",
-)
-KINESIS_CONSUMERS = (
-    "kinesis:DescribeStreamConsumer",
-    "kinesis:RegisterStreamConsumer",
-    "kinesis:SubscribeToShard",
-)
-S3_READ = ("s3:GetObject", "s3:GetObjectVersion")
+# Exactly what each reader calls (jobs/kappa/sources/kinesis.py; EMR's connector,
+# awslabs/spark-sql-kinesis-connector KinesisClientConsumerImpl, polling mode). Enhanced
+# fan-out is a spec-only option the stack never turns on, so no consumer is granted.
+KINESIS_READ: dict[str, tuple[str, ...]] = {
+    "python": ("kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"),
+    "emr-connector": (
+        "kinesis:DescribeStreamSummary",
+        "kinesis:GetRecords",
+        "kinesis:GetShardIterator",
+        "kinesis:ListShards",
+    ),
+}
+S3_READ = ("s3:GetObject",)
+# Spark's writers (archive, dead letters, checkpoints) commit by writing, renaming (copy and
+# delete) and cleaning up multipart uploads.
 S3_WRITE = (
     "s3:AbortMultipartUpload",
     "s3:DeleteObject",
@@ -39,48 +41,39 @@ S3_WRITE = (
     "s3:PutObject",
 )
 S3_LIST = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads")
-DYNAMODB_WRITE = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:PutItem",
-    "dynamodb:Query",
-    "dynamodb:UpdateItem",
-)
-KMS_USE = (
+# EMR's log pusher on each node uploads to the cluster's log URI with the node's role.
+S3_PUSH_LOGS = ("s3:PutObject",)
+# The sink reads the batch fence and writes rows in batches (jobs/kappa/sinks/dynamodb.py).
+DYNAMODB_SINK = ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable")
+# Reading what S3, Kinesis and DynamoDB encrypted with the key (Decrypt), writing to them and
+# EMR's local-disk encryption (GenerateDataKey); nothing on a node encrypts directly.
+KMS_USE = ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey")
+# What EC2 asks of the principal that launches instances with encrypted EBS volumes: EMR
+# launches them with its service role
+# (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-encryption-requirements.html).
+KMS_EBS_LAUNCH = (
+    "kms:CreateGrant",
     "kms:Decrypt",
     "kms:DescribeKey",
-    "kms:Encrypt",
-    "kms:GenerateDataKey",
     "kms:GenerateDataKeyWithoutPlaintext",
     "kms:ReEncryptFrom",
     "kms:ReEncryptTo",
-)
-# What EMR's node daemons ask of the EMR API about their own cluster.
-EMR_NODE_READ = (
-    "elasticmapreduce:DescribeCluster",
-    "elasticmapreduce:DescribeStep",
-    "elasticmapreduce:ListBootstrapActions",
-    "elasticmapreduce:ListInstanceFleets",
-    "elasticmapreduce:ListInstanceGroups",
-    "elasticmapreduce:ListInstances",
-    "elasticmapreduce:ListSteps",
 )
 
 
 @dataclass(frozen=True)
 class ClusterIdentityArgs:
-    region: str
     stream_arn: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     # Buckets the job reads only (artifacts) and buckets it writes (archive, checkpoints, ...).
     read_bucket_arns: Sequence[pulumi.Input[str]]
     write_bucket_arns: Sequence[pulumi.Input[str]]
     table_arns: Sequence[pulumi.Input[str]]
-    # The cluster carries this tag; node permissions on the EMR API are limited to it.
-    cluster_tag: tuple[str, str]
+    # The cluster's log URI as an S3 object ARN prefix (arn:aws:s3:::logs/emr/): the nodes
+    # may add objects under it and nothing else in that bucket.
+    log_arn_prefix: pulumi.Input[str] | None = None
+    # Which Kinesis reader the job uses (the spec's source.reader): it decides the read calls.
+    stream_reader: Literal["python", "emr-connector"] = "python"
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -95,9 +88,6 @@ class ClusterIdentity(pulumi.ComponentResource):
     ):
         super().__init__("kappa:aws:ClusterIdentity", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        invoke = pulumi.InvokeOutputOptions(parent=self)
-        account = aws.get_caller_identity_output(opts=invoke).account_id
-        partition = aws.get_partition_output(opts=invoke).partition
         tags = dict(args.tags)
 
         instance_role = aws.iam.Role(
@@ -107,7 +97,7 @@ class ClusterIdentity(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
-        self.node_policy = self._node_policy(args, account, partition)
+        self.node_policy = self._node_policy(args)
         node_grants = aws.iam.RolePolicy(
             f"{name}-nodes", role=instance_role.id, policy=self.node_policy, opts=child
         )
@@ -141,11 +131,7 @@ class ClusterIdentity(pulumi.ComponentResource):
                     condition={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
                 ),
                 # Encrypting the nodes' EBS volumes with the stack key goes through EMR.
-                statement(
-                    "EncryptNodeVolumes",
-                    ["kms:CreateGrant", *KMS_USE],
-                    [args.kms_key_arn],
-                ),
+                statement("EncryptNodeVolumes", KMS_EBS_LAUNCH, [args.kms_key_arn]),
             ),
             opts=child,
         )
@@ -165,41 +151,25 @@ class ClusterIdentity(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _node_policy(
-        args: ClusterIdentityArgs,
-        account: pulumi.Output[str],
-        partition: pulumi.Output[str],
-    ) -> pulumi.Output[str]:
+    def _node_policy(args: ClusterIdentityArgs) -> pulumi.Output[str]:
         def objects(arns: Sequence[pulumi.Input[str]]) -> list[pulumi.Output[str]]:
             return [pulumi.Output.concat(arn, "/*") for arn in arns]
 
-        tag_key, tag_value = args.cluster_tag
-        return document(
-            statement("ReadStream", KINESIS_READ, [args.stream_arn]),
-            statement(
-                "EnhancedFanOutConsumers",
-                KINESIS_CONSUMERS,
-                [pulumi.Output.concat(args.stream_arn, "/consumer/*")],
-            ),
+        statements = [
+            statement("ReadStream", KINESIS_READ[args.stream_reader], [args.stream_arn]),
             statement("ListBuckets", S3_LIST, [*args.read_bucket_arns, *args.write_bucket_arns]),
             statement("ReadArtifacts", S3_READ, objects(args.read_bucket_arns)),
             statement("WriteData", S3_WRITE, objects(args.write_bucket_arns)),
-            statement("ServingTables", DYNAMODB_WRITE, list(args.table_arns)),
+            statement("ServingTables", DYNAMODB_SINK, list(args.table_arns)),
             statement("UseStackKey", KMS_USE, [args.kms_key_arn]),
-            statement(
-                "DescribeOwnCluster",
-                EMR_NODE_READ,
-                [
-                    pulumi.Output.format(
-                        "arn:{0}:elasticmapreduce:{1}:{2}:cluster/*",
-                        partition,
-                        args.region,
-                        account,
-                    )
-                ],
-                condition={"StringEquals": {f"aws:ResourceTag/{tag_key}": tag_value}},
-            ),
-        )
+        ]
+        if args.log_arn_prefix is not None:
+            statements.append(
+                statement(
+                    "PushLogs", S3_PUSH_LOGS, [pulumi.Output.concat(args.log_arn_prefix, "*")]
+                )
+            )
+        return document(*statements)
 
 
 def _after(value: pulumi.Output[str], *resources: pulumi.CustomResource) -> pulumi.Output[str]:

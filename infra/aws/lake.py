@@ -15,6 +15,8 @@ import pulumi_aws as aws
 
 from infra.aws.policy import deny_insecure_transport, document
 
+MIN_DAYS_IN_STANDARD = 30
+MIN_DAYS_IN_STANDARD_IA = 30
 BUCKET_ROLES = ("archive", "checkpoints", "artifacts", "logs", "dead_letters")
 PROTECTED_ROLES = ("archive", "checkpoints", "dead_letters")
 
@@ -32,6 +34,23 @@ class LakeArgs:
     # Pulumi refuses to delete the buckets that hold data (not logs or artifacts).
     protect: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # S3 refuses a lifecycle rule that moves objects out of Standard-IA before they spent
+        # 30 days in it, and wants Standard-IA no sooner than 30 days after creation
+        # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html).
+        if self.archive_cold_after_days < MIN_DAYS_IN_STANDARD:
+            raise ValueError(
+                f"LakeArgs.archive_cold_after_days: got {self.archive_cold_after_days}; S3 moves "
+                f"objects to STANDARD_IA no sooner than {MIN_DAYS_IN_STANDARD} days"
+            )
+        earliest = self.archive_cold_after_days + MIN_DAYS_IN_STANDARD_IA
+        if self.archive_archive_after_days < earliest:
+            raise ValueError(
+                f"LakeArgs.archive_archive_after_days: got {self.archive_archive_after_days}; "
+                f"must be at least archive_cold_after_days + {MIN_DAYS_IN_STANDARD_IA} "
+                f"({earliest}): S3 keeps objects {MIN_DAYS_IN_STANDARD_IA} days in STANDARD_IA"
+            )
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 Egress: by default there is no route to the internet at all. The cluster reaches S3 and
 DynamoDB through gateway endpoints (free) and the other AWS APIs it calls (EMR, Kinesis,
-KMS, STS, CloudWatch Logs) through interface endpoints. Nothing on the nodes needs the
-internet: the job's Python dependencies arrive as a wheelhouse from the artifacts bucket.
+and KMS for the local-disk keys) through interface endpoints. Nothing on the nodes calls STS
+(the instance profile's credentials come from the instance metadata service) or CloudWatch
+Logs (EMR pushes logs to S3), so neither has an endpoint, each of which bills by the hour.
+Nothing on the nodes needs the internet: the job's Python dependencies arrive as a
+wheelhouse from the artifacts bucket.
 `egress="nat"` adds a public subnet with one NAT gateway for teams whose jobs call
 third-party services.
 """
@@ -21,7 +24,7 @@ import pulumi_aws as aws
 from infra.aws.policy import EMR_MANAGED_POLICY_TAG
 
 GATEWAY_ENDPOINTS = ("s3", "dynamodb")
-INTERFACE_ENDPOINTS = ("elasticmapreduce", "kinesis-streams", "kms", "sts", "logs")
+INTERFACE_ENDPOINTS = ("elasticmapreduce", "kinesis-streams", "kms")
 
 
 @dataclass(frozen=True)
@@ -153,9 +156,18 @@ class Network(pulumi.ComponentResource):
         aws.ec2.RouteTableAssociation(
             f"{name}-public", subnet_id=public.id, route_table_id=public_routes.id, opts=child
         )
-        address = aws.ec2.Eip(f"{name}-nat", domain="vpc", tags=tags, opts=child)
+        # A NAT gateway, and the address it holds, work only once the VPC has an attached
+        # internet gateway; nothing in their inputs says so, hence the explicit order
+        # (https://www.pulumi.com/registry/packages/aws/api-docs/ec2/natgateway/ and
+        # .../ec2/eip/: "use depends_on to set an explicit dependency on the IGW").
+        after_gateway = pulumi.ResourceOptions(parent=self, depends_on=[gateway])
+        address = aws.ec2.Eip(f"{name}-nat", domain="vpc", tags=tags, opts=after_gateway)
         nat = aws.ec2.NatGateway(
-            f"{name}-nat", allocation_id=address.id, subnet_id=public.id, tags=tags, opts=child
+            f"{name}-nat",
+            allocation_id=address.id,
+            subnet_id=public.id,
+            tags=tags,
+            opts=after_gateway,
         )
         aws.ec2.Route(
             f"{name}-private-default",

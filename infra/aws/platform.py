@@ -9,7 +9,7 @@ from kappa.spec import DynamoDbSink, KinesisSource, Storage
 from infra.artifacts import Artifact, bootstrap_script, build_job_bundle
 from infra.aws.broker import Broker, BrokerArgs
 from infra.aws.cluster import BootstrapAction, Cluster, ClusterArgs
-from infra.aws.encryption import Encryption, EncryptionArgs
+from infra.aws.encryption import Encryption, EncryptionArgs, checked_key
 from infra.aws.iam import ClusterIdentity, ClusterIdentityArgs
 from infra.aws.job import EMR_KINESIS_CONNECTOR_JAR, StreamingJob, StreamingJobArgs, upload
 from infra.aws.lake import Lake, LakeArgs
@@ -21,6 +21,8 @@ from infra.pipeline import build_spec
 
 BOOTSTRAP_SCRIPT = "emr-bootstrap.sh"
 CLUSTER_TAG_KEY = "kappa-cluster"
+# Where in the logs bucket EMR keeps the cluster's logs; the nodes may write only there.
+LOG_PREFIX = "emr/"
 
 
 class Platform(pulumi.ComponentResource):
@@ -38,7 +40,7 @@ class Platform(pulumi.ComponentResource):
         tags = config.tags
 
         if config.general.kms_key:
-            key_arn: pulumi.Input[str] = config.general.kms_key
+            key_arn: pulumi.Input[str] = checked_key(config.general.kms_key, self)
         else:
             key_arn = Encryption(
                 name,
@@ -103,15 +105,15 @@ class Platform(pulumi.ComponentResource):
         identity = ClusterIdentity(
             name,
             ClusterIdentityArgs(
-                region=config.region,
                 stream_arn=self.broker.arn,
                 kms_key_arn=key_arn,
                 read_bucket_arns=[lake_arns["artifacts"]],
                 write_bucket_arns=[
-                    lake_arns[role] for role in ("archive", "checkpoints", "dead_letters", "logs")
+                    lake_arns[role] for role in ("archive", "checkpoints", "dead_letters")
                 ],
                 table_arns=list(self.serving.arns.values()),
-                cluster_tag=(CLUSTER_TAG_KEY, name),
+                log_arn_prefix=pulumi.Output.concat(lake_arns["logs"], "/", LOG_PREFIX),
+                stream_reader=config.broker.reader,
                 tags=tags,
             ),
             opts=child,
@@ -126,7 +128,7 @@ class Platform(pulumi.ComponentResource):
                 service_role_arn=identity.service_role_arn,
                 instance_profile_arn=identity.instance_profile_arn,
                 kms_key_arn=key_arn,
-                log_uri=pulumi.Output.format("s3://{0}/emr/", self.lake.names["logs"]),
+                log_uri=pulumi.Output.format("s3://{0}/{1}", self.lake.names["logs"], LOG_PREFIX),
                 artifacts_bucket=artifacts,
                 region=config.region,
                 bootstrap_actions=[
@@ -146,8 +148,6 @@ class Platform(pulumi.ComponentResource):
                 task_capacity=task_capacity,
                 task_min=cluster_config.task_min,
                 task_max=cluster_config.task_max,
-                spot_timeout_minutes=cluster_config.spot_timeout_minutes,
-                spot_timeout_action=cluster_config.spot_timeout_action,
                 spot_allocation=cluster_config.spot_allocation,
                 disk_gib=cluster_config.disk_gib,
                 termination_protection=(
@@ -250,5 +250,5 @@ class Platform(pulumi.ComponentResource):
             "serving_tables": self.serving.tables,
             "job_specs": self.job.spec_uris,
             "job_bundle": self.job.bundle_uri,
-            "logs_uri": pulumi.Output.format("s3://{0}/emr/", self.lake.names["logs"]),
+            "logs_uri": pulumi.Output.format("s3://{0}/{1}", self.lake.names["logs"], LOG_PREFIX),
         }

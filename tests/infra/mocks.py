@@ -6,6 +6,7 @@ names, numbers as floats), which is what the tests assert on.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -13,8 +14,9 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.settings import SETTINGS
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 ACCOUNT_ID = "123456789012"
 GCP_PROJECT_NUMBER = "987654321098"
@@ -33,6 +35,7 @@ class Resource:
     dependencies: tuple[str, ...] = ()
     delete_before_replace: bool = False
     replace_on_changes: tuple[str, ...] = ()
+    ignore_changes: tuple[str, ...] = ()
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -127,9 +130,10 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
+    def __init__(self, invokes: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.recording = Recording()
         self.registrations: dict[str, Any] = {}
+        self.invokes = dict(invokes or {})
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         resource_id = f"{args.name}-id"
@@ -147,6 +151,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 dependencies=tuple(request.dependencies) if request else (),
                 delete_before_replace=bool(request and request.deleteBeforeReplace),
                 replace_on_changes=tuple(request.replaceOnChanges) if request else (),
+                ignore_changes=tuple(request.ignoreChanges) if request else (),
             )
         )
         return resource_id, outputs
@@ -154,9 +159,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def call(
         self, args: pulumi.runtime.MockCallArgs
     ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-        return self._invoke(args.token), []
+        if args.token in self.invokes:
+            return dict(self.invokes[args.token]), []
+        return self._invoke(args.token, args.args), []
 
-    def _invoke(self, token: str) -> dict[str, Any]:
+    def _invoke(self, token: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci"}
         if token == "aws:index/getPartition:getPartition":
@@ -165,6 +172,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"name": "us-east-1", "region": "us-east-1"}
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": ["us-east-1a", "us-east-1b", "us-east-1c"], "zoneIds": []}
+        if token == "aws:kms/getKey:getKey":
+            # A key as `kmsKey` usually names one: enabled, symmetric, customer managed.
+            key_arn = str(arguments.get("keyId", ""))
+            return {
+                "arn": key_arn,
+                "awsAccountId": key_arn.split(":")[4] if key_arn.count(":") >= 5 else ACCOUNT_ID,
+                "keyState": "Enabled",
+                "enabled": True,
+                "keyUsage": "ENCRYPT_DECRYPT",
+                "keySpec": "SYMMETRIC_DEFAULT",
+                "customerMasterKeySpec": "SYMMETRIC_DEFAULT",
+                "keyManager": "CUSTOMER",
+            }
         if token == "gcp:organizations/getProject:getProject":
             return {"number": GCP_PROJECT_NUMBER, "projectId": "mock-project"}
         if token == "gcp:storage/getProjectServiceAccount:getProjectServiceAccount":
@@ -190,13 +210,14 @@ def run_program(
     *,
     stack: str = "test",
     recording: Recording | None = None,
+    invokes: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Recording:
     """Run `program` under fresh mocks with `config` (full keys like `kappa:cloud`).
 
     Exceptions raised by the program propagate; pass `recording` to see what it had declared
     by then.
     """
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(invokes)
     if recording is not None:
         mocks.recording = recording
     pulumi.runtime.set_all_config({k: _config_text(v) for k, v in (config or {}).items()})
@@ -213,10 +234,26 @@ def run_program(
     pulumi.export = capture_export  # type: ignore[assignment]
     try:
         _sync_await(run_pulumi_func(program))
+    except BaseException:
+        _cancel_leftover_tasks()
+        raise
     finally:
         pulumi.export = original_export  # type: ignore[assignment]
     mocks.recording.outputs = {name: resolve(value) for name, value in exports.items()}
     return mocks.recording
+
+
+def _cancel_leftover_tasks() -> None:
+    """A failed program leaves Outputs and registrations pending on the event loop; the next
+    run would pump them and report this run's error as its own."""
+    loop = _ensure_event_loop()
+    # Cancelling a task can schedule the callbacks of Outputs that waited on it.
+    while pending := [task for task in asyncio.all_tasks(loop) if not task.done()]:
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    # A property pyright cannot see through (pulumi's contextproperty).
+    getattr(SETTINGS, "outputs").clear()  # noqa: B009
 
 
 def resolve(value: Any) -> Any:

@@ -77,9 +77,19 @@ def as_the_cli_merges_it(config: Mapping[str, Any], stack: str = "test") -> dict
 
 
 def run_main(
-    config: Mapping[str, Any], stack: str = "test", recording: Recording | None = None
+    config: Mapping[str, Any],
+    stack: str = "test",
+    recording: Recording | None = None,
+    invokes: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Recording:
     """Run the whole Pulumi program (__main__.py) under mocks with a stack's config, as the
-    Pulumi CLI would pass it (declared defaults filled in)."""
+    Pulumi CLI would pass it (declared defaults filled in). `invokes` replaces what a data
+    source (by its token) answers."""
     merged = as_the_cli_merges_it(config, stack)
-    return run_program(lambda: runpy.run_path(str(MAIN)), merged, stack=stack, recording=recording)
+    return run_program(
+        lambda: runpy.run_path(str(MAIN)),
+        merged,
+        stack=stack,
+        recording=recording,
+        invokes=invokes,
+    )

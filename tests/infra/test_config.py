@@ -172,6 +172,25 @@ def test_every_problem_is_reported_at_once():
     assert len(error.value.problems) == 3
 
 
+def test_a_removed_key_says_why_it_went():
+    """The spot timeout keys did nothing: EMR applies the timeout only while a cluster is
+    first provisioned (https://docs.aws.amazon.com/emr/latest/APIReference/API_SpotProvisioningSpecification.html,
+    TimeoutDurationMinutes), and the task fleet is added to a running cluster."""
+    with pytest.raises(ConfigError) as error:
+        parse(clusterSpotTimeoutAction="TERMINATE_CLUSTER")
+    (problem,) = error.value.problems
+    assert "kappa:clusterSpotTimeoutAction was removed" in problem
+    assert "first provisioned" in problem
+
+
+def test_the_archive_tier_comes_30_days_after_the_cold_tier_at_the_earliest():
+    """S3 refuses a lifecycle rule that moves objects out of STANDARD_IA before they spent 30
+    days there (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html)."""
+    with pytest.raises(ConfigError, match=r"archiveArchiveAfterDays: got 69.*at least .*\(70\)"):
+        parse(archiveColdAfterDays=40, archiveArchiveAfterDays=69)
+    assert parse(archiveColdAfterDays=40, archiveArchiveAfterDays=70)
+
+
 def test_a_misspelt_key_gets_a_suggestion():
     with pytest.raises(
         ConfigError, match=r"kappa:brokerRetentionHour is not a key.*brokerRetentionHours"
@@ -201,7 +220,7 @@ INVALID_AWS: list[tuple[dict[str, Any], str]] = [
     ({"clusterMasterType": "n2-standard-4"}, "kappa:clusterMasterType"),
     ({"clusterTaskMin": 6, "clusterTaskMax": 2}, "kappa:clusterTaskMin"),
     ({"clusterTaskCapacity": "preemptible"}, "kappa:clusterTaskCapacity"),
-    ({"clusterSpotTimeoutMinutes": 2}, "kappa:clusterSpotTimeoutMinutes"),
+    ({"clusterSpotTimeoutMinutes": 20}, "kappa:clusterSpotTimeoutMinutes was removed"),
     ({"clusterSpotAllocation": "cheapest"}, "kappa:clusterSpotAllocation"),
     ({"clusterIdleTimeoutMinutes": 20000}, "kappa:clusterIdleTimeoutMinutes"),
     ({"servingKind": "bigtable"}, "kappa:servingKind"),
@@ -223,6 +242,7 @@ INVALID_AWS: list[tuple[dict[str, Any], str]] = [
         "kappa:networkEgress",
     ),
     ({"archiveColdAfterDays": 90, "archiveArchiveAfterDays": 60}, "kappa:archiveArchiveAfterDays"),
+    ({"archiveColdAfterDays": 60, "archiveArchiveAfterDays": 89}, "kappa:archiveArchiveAfterDays"),
     ({"pipelineVersions": ["v1", "V2"]}, "kappa:pipelineVersions"),
     ({"pipelineVersions": ["v1", "v2"]}, "kappa:pipelineLiveVersion"),
     ({"pipelineVersions": ["v1"], "pipelineLiveVersion": "v2"}, "kappa:pipelineLiveVersion"),

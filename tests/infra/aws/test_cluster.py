@@ -60,10 +60,42 @@ def test_task_fleet_is_spot_with_price_capacity_optimized(default_stack: Recordi
     assert fleet["targetOnDemandCapacity"] == 0
 
 
-def test_spot_falls_back_to_on_demand_after_a_timeout(default_stack: Recording):
-    (spot,) = default_stack.one(TASK_FLEET)["launchSpecifications"]["spotSpecifications"]
-    assert spot["timeoutAction"] == "SWITCH_TO_ON_DEMAND"
-    assert spot["timeoutDurationMinutes"] == 10
+def test_the_task_fleet_never_starts_empty(default_stack: Recording, aws_stack):
+    """EMR refuses an instance fleet whose spot and on-demand targets are both 0: "At least
+    one of TargetSpotCapacity and TargetOnDemandCapacity should be greater than 0"
+    (https://docs.aws.amazon.com/emr/latest/APIReference/API_InstanceFleetConfig.html).
+    With clusterTaskMin 0 (the default) the fleet starts at one unit and managed scaling may
+    take it down to 0 later."""
+    fleet = default_stack.one(TASK_FLEET)
+    assert fleet["targetSpotCapacity"] == 1
+    assert fleet["targetOnDemandCapacity"] == 0
+    on_demand = aws_stack(clusterTaskCapacity="on_demand").one(TASK_FLEET)
+    assert (on_demand["targetSpotCapacity"], on_demand["targetOnDemandCapacity"]) == (0, 1)
+    (limits,) = default_stack.one(SCALING)["computeLimits"]
+    assert limits["minimumCapacityUnits"] == 2  # the core fleet alone: the task fleet may empty
+
+
+def test_no_task_fleet_is_declared_when_none_may_run(aws_stack):
+    recording = aws_stack(clusterTaskMax=0)
+    assert recording.of_type(TASK_FLEET) == []
+    (limits,) = recording.one(SCALING)["computeLimits"]
+    assert limits["maximumCapacityUnits"] == limits["minimumCapacityUnits"] == 2
+
+
+def test_every_fleet_names_an_allocation_strategy_so_the_task_fleet_may_list_30_types(aws_stack):
+    """A fleet lists at most 5 instance types, or 30 with an allocation strategy
+    (https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-instance-fleet.html), and EMR
+    then wants a strategy on the master and core fleets as well
+    (https://github.com/hashicorp/terraform-provider-aws/issues/25132)."""
+    types = ["m6i.xlarge", "m6a.xlarge", "m5.xlarge", "m5a.xlarge", "m5n.xlarge", "m7i.xlarge"]
+    recording = aws_stack(clusterTaskTypes=types)
+    fleet = recording.one(TASK_FLEET)
+    assert [c["instanceType"] for c in fleet["instanceTypeConfigs"]] == types
+    assert fleet["launchSpecifications"]["spotSpecifications"][0]["allocationStrategy"]
+    cluster = recording.one(CLUSTER)
+    for declared in (fleet, cluster["masterInstanceFleet"], cluster["coreInstanceFleet"]):
+        (on_demand,) = declared["launchSpecifications"]["onDemandSpecifications"]
+        assert on_demand["allocationStrategy"] == "lowest-price"
 
 
 def test_spot_bids_never_exceed_on_demand_prices(default_stack: Recording):
@@ -186,11 +218,72 @@ def test_the_cluster_lives_in_the_private_subnets(default_stack: Recording):
     assert attributes["serviceAccessSecurityGroup"] == "kappa-test-service-id"
 
 
-def test_no_security_group_admits_traffic_from_the_internet(default_stack: Recording):
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
+GROUP_IDS = {
+    role: f"kappa-test-{role}-id" for role in ("master", "workers", "service", "endpoints")
+}
+
+
+def rules(recording: Recording, type_token: str) -> set[tuple[str, str, int | None, str]]:
+    """(group, protocol, port, peer group or CIDR) for every rule resource of a type."""
+    role_of = {group_id: role for role, group_id in GROUP_IDS.items()}
+    found = set()
+    for rule in recording.of_type(type_token):
+        peer = rule.get("referencedSecurityGroupId")
+        port = rule.get("fromPort")
+        assert port == rule.get("toPort"), rule.name
+        found.add(
+            (
+                role_of[rule["securityGroupId"]],
+                rule["ipProtocol"],
+                None if port is None else int(port),
+                role_of[peer] if peer else rule["cidrIpv4"],
+            )
+        )
+    return found
+
+
+def test_no_security_group_admits_traffic_from_outside_the_cluster(default_stack: Recording):
     for group in default_stack.of_type("aws:ec2/securityGroup:SecurityGroup"):
         for rule in group.get("ingress") or []:
             assert "0.0.0.0/0" not in (rule.get("cidrBlocks") or []), group.name
-    assert default_stack.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule") == []
+    for rule in default_stack.of_type(INGRESS):
+        assert rule["referencedSecurityGroupId"] in GROUP_IDS.values(), rule.name
+        assert not rule.get("cidrIpv4"), rule.name
+        assert not rule.get("cidrIpv6"), rule.name
+
+
+def test_security_groups_carry_the_rules_of_a_cluster_in_a_private_subnet(
+    default_stack: Recording,
+):
+    """The provider strips the default allow-all egress from the groups it creates, and EMR
+    adds only missing inbound rules to groups it is given ("creates any missing inbound
+    rules", https://docs.aws.amazon.com/emr/latest/ManagementGuide/emr-man-sec-groups.html).
+    Per that page's private-subnet tables: the service-access group takes TCP 9443 from the
+    master and sends TCP 8443 to the master and to the core and task nodes; the nodes talk to
+    each other on every port and reach the AWS endpoints on 443."""
+    assert rules(default_stack, INGRESS) == {("service", "tcp", 9443, "master")}
+    assert rules(default_stack, EGRESS) == {
+        ("master", "-1", None, "master"),
+        ("master", "-1", None, "workers"),
+        ("workers", "-1", None, "master"),
+        ("workers", "-1", None, "workers"),
+        ("master", "tcp", 443, "0.0.0.0/0"),
+        ("workers", "tcp", 443, "0.0.0.0/0"),
+        ("master", "tcp", 9443, "service"),
+        ("service", "tcp", 8443, "master"),
+        ("service", "tcp", 8443, "workers"),
+    }
+
+
+def test_the_cluster_waits_for_its_security_group_rules(default_stack: Recording):
+    """EMR validates the groups' rules when it creates the cluster."""
+    cluster = default_stack.one(CLUSTER)
+    declared = default_stack.of_type(INGRESS) + default_stack.of_type(EGRESS)
+    assert len(declared) == 10
+    for rule in declared:
+        assert default_stack.depends_on(cluster, rule), rule.name
 
 
 def test_emr_resources_carry_the_managed_policy_tag(default_stack: Recording):

@@ -121,3 +121,18 @@ def test_short_lived_dead_letters_are_not_tiered():
     (rule,) = rules(recording, "dead_letters")
     assert rule["expiration"] == {"days": 14}
     assert not rule.get("transitions")
+
+
+@pytest.mark.parametrize(
+    ("cold", "archive", "message"),
+    [
+        (20, 180, "archive_cold_after_days: got 20"),
+        (30, 59, r"archive_archive_after_days: got 59; must be at least .* \(60\)"),
+    ],
+)
+def test_a_lake_alone_refuses_transitions_s3_would_refuse(cold: int, archive: int, message: str):
+    """S3 moves objects to STANDARD_IA no sooner than 30 days after creation, and out of it
+    only after 30 days there
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-transition-general-considerations.html)."""
+    with pytest.raises(ValueError, match=message):
+        LakeArgs(kms_key_arn=KEY, archive_cold_after_days=cold, archive_archive_after_days=archive)

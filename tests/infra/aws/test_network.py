@@ -73,3 +73,15 @@ def test_nat_egress_adds_one_nat_gateway_and_a_default_route():
     assert route["natGatewayId"] == "n-nat-id"
     (public,) = [s for s in recording.of_type("aws:ec2/subnet:Subnet") if s.name == "n-public"]
     assert public["mapPublicIpOnLaunch"] is False
+
+
+def test_nat_and_its_address_wait_for_the_internet_gateway():
+    """A NAT gateway needs the VPC's internet gateway attached, which nothing in its inputs
+    names: "it is recommended to denote that the NAT Gateway depends on the Internet Gateway
+    for the VPC" (https://www.pulumi.com/registry/packages/aws/api-docs/ec2/natgateway/), and
+    an EIP in a VPC "may require the IGW to exist prior to association"
+    (https://www.pulumi.com/registry/packages/aws/api-docs/ec2/eip/)."""
+    recording = network(egress="nat")
+    gateway = recording.one("aws:ec2/internetGateway:InternetGateway")
+    assert recording.depends_on(recording.one("aws:ec2/natGateway:NatGateway"), gateway)
+    assert recording.depends_on(recording.one("aws:ec2/eip:Eip"), gateway)

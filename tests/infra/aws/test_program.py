@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pulumi
 import pytest
 import yaml
 
@@ -120,6 +121,66 @@ def test_bring_your_own_key_variant(aws_stack):
     assert recording.of_type("aws:kms/key:Key") == []
     assert recording.one("aws:kinesis/stream:Stream")["kmsKeyId"] == key
     assert recording.one("aws:dynamodb/table:Table")["serverSideEncryption"]["kmsKeyArn"] == key
+
+
+BROUGHT_KEY = "arn:aws:kms:eu-west-1:123456789012:key/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"
+GET_KEY = "aws:kms/getKey:getKey"
+USABLE_KEY = {
+    "arn": BROUGHT_KEY,
+    "awsAccountId": "123456789012",
+    "keyState": "Enabled",
+    "keyUsage": "ENCRYPT_DECRYPT",
+    "keySpec": "SYMMETRIC_DEFAULT",
+    "keyManager": "CUSTOMER",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("keyState", "Disabled"),
+        ("keyState", "PendingDeletion"),
+        ("keySpec", "RSA_2048"),
+        ("keyUsage", "SIGN_VERIFY"),
+        ("keyManager", "AWS"),
+    ],
+)
+def test_a_brought_key_the_services_refuse_stops_the_stack_before_its_encrypted_resources(
+    field: str, value: str
+):
+    """Kinesis, S3, DynamoDB and EBS encrypt only with enabled symmetric encryption keys, and
+    an AWS managed key serves only its own service
+    (https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#key-mgmt,
+    https://docs.aws.amazon.com/kms/latest/developerguide/symmetric-asymmetric.html)."""
+    recording = Recording()
+    with pytest.raises(Exception, match=rf"kappa:kmsKey: .*has {field} '{value}'"):
+        run_main(
+            {**AWS_BASE, "kappa:kmsKey": BROUGHT_KEY},
+            recording=recording,
+            invokes={GET_KEY: {**USABLE_KEY, field: value}},
+        )
+    encrypted = ("aws:kinesis/stream:Stream", "aws:s3/bucket:Bucket", "aws:dynamodb/table:Table")
+    for token in encrypted:
+        assert recording.of_type(token) == [], token
+
+
+def test_a_usable_brought_key_encrypts_everything():
+    recording = run_main({**AWS_BASE, "kappa:kmsKey": BROUGHT_KEY}, invokes={GET_KEY: USABLE_KEY})
+    assert recording.one("aws:kinesis/stream:Stream")["kmsKeyId"] == BROUGHT_KEY
+
+
+def test_a_key_from_another_account_is_warned_about(monkeypatch: pytest.MonkeyPatch):
+    """IAM policies in the deploying account grant a key of another account only where that
+    key's policy grants the account too, which DescribeKey cannot show
+    (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html)."""
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *_, **__: warnings.append(message))
+    run_main(
+        {**AWS_BASE, "kappa:kmsKey": BROUGHT_KEY},
+        invokes={GET_KEY: {**USABLE_KEY, "awsAccountId": "210987654321"}},
+    )
+    (warning,) = [w for w in warnings if "kappa:kmsKey" in w]
+    assert "belongs to account 210987654321, not the deploying account 123456789012" in warning
 
 
 def test_aws_profile_variant_reaches_what_calls_aws_through_boto3():
