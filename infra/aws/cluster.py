@@ -14,7 +14,6 @@ returns; `task_capacity="on_demand"` buys certainty instead
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,11 +21,10 @@ from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_tls as tls
 
-from infra.artifacts import content_key, deterministic_zip
 from infra.aws.emr_protection import ProtectionRelease
 from infra.aws.policy import EMR_MANAGED_POLICY_TAG
+from infra.aws.tls import in_transit_certificates
 
 # Spark's own settings for a long-lived streaming job on reclaimable capacity.
 SPARK_DEFAULTS = {
@@ -101,15 +99,6 @@ class ClusterArgs:
     # Several steps at once so a new pipeline version can replay beside the live one.
     step_concurrency: int = 4
     tags: Mapping[str, str] = field(default_factory=dict)
-
-
-def internal_domain(region: str) -> str:
-    """The domain of EC2's private host names in a region, which EMR's nodes carry: EMR's
-    in-transit encryption guide suggests a `*.ec2.internal` certificate in us-east-1.
-
-    https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ec2-instance-naming.html
-    """
-    return "ec2.internal" if region == "us-east-1" else f"{region}.compute.internal"
 
 
 class Cluster(pulumi.ComponentResource):
@@ -316,7 +305,13 @@ class Cluster(pulumi.ComponentResource):
         return groups, rules
 
     def _security_configuration(self, name: str, args: ClusterArgs) -> pulumi.Output[str]:
-        certificates_uri = self._in_transit_certificates(name, args)
+        certificates_uri = in_transit_certificates(
+            name,
+            region=args.region,
+            bucket=args.artifacts_bucket,
+            # The cluster's children, as they always were: the same URNs in deployed stacks.
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         return pulumi.Output.json_dumps(
             {
                 "EncryptionConfiguration": {
@@ -342,50 +337,6 @@ class Cluster(pulumi.ComponentResource):
                 }
             }
         )
-
-    def _in_transit_certificates(self, name: str, args: ClusterArgs) -> pulumi.Output[str]:
-        """EMR's in-transit encryption wants PEM files in a zip on S3. The key lives in the
-        Pulumi state as a secret and in the encrypted, private artifacts bucket."""
-        child = pulumi.ResourceOptions(parent=self)
-        key = tls.PrivateKey(f"{name}-tls", algorithm="RSA", rsa_bits=2048, opts=child)
-        # A wildcard stands for one label, so the certificate names the nodes' own domain.
-        wildcard = f"*.{internal_domain(args.region)}"
-        certificate = tls.SelfSignedCert(
-            f"{name}-tls",
-            private_key_pem=key.private_key_pem,
-            subject={"common_name": wildcard, "organization": "kappa"},
-            dns_names=[wildcard],
-            validity_period_hours=2 * 365 * 24,
-            early_renewal_hours=30 * 24,
-            allowed_uses=["key_encipherment", "digital_signature", "server_auth", "client_auth"],
-            opts=child,
-        )
-        bundle = pulumi.Output.all(key.private_key_pem, certificate.cert_pem).apply(
-            lambda pems: base64.b64encode(
-                deterministic_zip(
-                    {
-                        "privateKey.pem": pems[0].encode(),
-                        "certificateChain.pem": pems[1].encode(),
-                        "trustedCertificates.pem": pems[1].encode(),
-                    }
-                )
-            ).decode()
-        )
-        uploaded = aws.s3.BucketObjectv2(
-            f"{name}-tls",
-            bucket=args.artifacts_bucket,
-            # Named by the certificate, so a new one (early renewal, a new region) is a new
-            # object and a new cluster: overwritten in place, it would reach only the nodes
-            # that boot later, which the others would not trust.
-            key=certificate.cert_pem.apply(
-                lambda pem: content_key("security", f"{name}-in-transit-tls.zip", pem.encode())
-            ),
-            content_base64=pulumi.Output.secret(bundle),
-            opts=child,
-        )
-        # From the object's outputs, so the security configuration (and so the cluster, whose
-        # nodes fetch the zip at boot) waits until it is uploaded.
-        return pulumi.Output.format("s3://{0}/{1}", uploaded.bucket, uploaded.key)
 
     @staticmethod
     def _instance_type(

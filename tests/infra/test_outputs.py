@@ -1,0 +1,53 @@
+"""Every stack output is described where it is declared, and the README's table is that list.
+
+(That the platforms export exactly these names is checked by their own tests:
+tests/infra/aws/test_program.py and tests/infra/gcp/test_platform.py.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.outputs import STACK_OUTPUTS
+
+REPO = Path(__file__).resolve().parents[2]
+HEADER = "| output | description |"
+
+
+def readme_row(name: str, description: str) -> str:
+    """The README outputs table's row for an output, from its declaration."""
+    return f"| `{name}` | {description} |"
+
+
+def readme_outputs_table(readme: str) -> list[str]:
+    """The rows of the README's outputs table: the lines after its header and separator, up
+    to the first line that is not a table row."""
+    lines = readme.splitlines()
+    assert lines.count(HEADER) == 1, f"the README needs exactly one table headed {HEADER!r}"
+    start = lines.index(HEADER) + 2
+    assert lines[start - 1] == "|---|---|"
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    return rows
+
+
+@pytest.mark.parametrize("name", list(STACK_OUTPUTS))
+def test_every_output_has_a_description(name: str):
+    description = STACK_OUTPUTS[name]
+    assert description.strip(), f"stack output {name!r} has no description"
+    # One table cell: a sentence on one line, with no column separator in it.
+    assert description == description.strip()
+    assert description.endswith(".")
+    assert "\n" not in description
+    assert "|" not in description
+
+
+def test_readme_outputs_table_is_the_declared_list():
+    readme = (REPO / "README.md").read_text()
+    wanted = [readme_row(name, description) for name, description in STACK_OUTPUTS.items()]
+    assert readme_outputs_table(readme) == wanted
