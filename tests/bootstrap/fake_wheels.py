@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import ensurepip
 import hashlib
+import subprocess
+import sys
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,11 +57,40 @@ def _record_hash(data: str) -> str:
     return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def bundled_pip_wheel() -> Path:
-    """pip's wheel as shipped inside this Python (ensurepip), usable with no network."""
-    wheels = sorted((Path(ensurepip.__file__).parent / "_bundled").glob("pip-*.whl"))
-    if not wheels:
-        pytest.skip("this Python ships no pip wheel in ensurepip/_bundled (Debian strips it)")
+REPO = Path(__file__).resolve().parents[2]
+# Where a pip wheel fetched from the package index is kept between runs (git ignores .build/).
+PIP_WHEEL_CACHE = REPO / ".build" / "test-wheels"
+
+
+def bundled_pip_wheel(bundled_dir: Path | None = None) -> Path:
+    """pip's wheel as shipped inside this Python (ensurepip), usable with no network.
+
+    Debian's own python3 strips ensurepip's wheels; then the wheel of the pip this
+    interpreter runs is fetched from the package index once, as the rest of set-up fetches
+    packages, and kept in PIP_WHEEL_CACHE. Without either the tests fail: a skip would leave
+    the bootstrap and wheelhouse tiers silently untested."""
+    bundled_dir = bundled_dir or Path(ensurepip.__file__).parent / "_bundled"
+    wheels = sorted(bundled_dir.glob("pip-*.whl")) or sorted(PIP_WHEEL_CACHE.glob("pip-*.whl"))
+    if wheels:
+        return wheels[-1]
+    return _fetch_pip_wheel()
+
+
+def _fetch_pip_wheel() -> Path:
+    from importlib.metadata import version
+
+    pin = f"pip=={version('pip')}"
+    PIP_WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps"]
+    command += ["--only-binary=:all:", "--dest", str(PIP_WHEEL_CACHE), pin]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    wheels = sorted(PIP_WHEEL_CACHE.glob("pip-*.whl"))
+    if done.returncode != 0 or not wheels:
+        pytest.fail(
+            f"no pip wheel: this Python ships none in ensurepip/_bundled and `pip download "
+            f"{pin}` failed ({done.stderr.strip()[-300:]}); the bootstrap and wheelhouse tests "
+            "need one, so fix the machine's access to the package index"
+        )
     return wheels[-1]
 
 

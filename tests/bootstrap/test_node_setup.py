@@ -228,9 +228,11 @@ def test_wheelhouse_for_another_machine_fails_with_a_clear_message(
 
 def test_nothing_is_left_in_the_temporary_directory(node: Node, wheelhouses: Wheelhouses):
     node.run()
-    node.publish(wheelhouses.newer.path, "0" * 64, key="wheelhouse/newer.tar")  # fails: checksum
-    node.run()
+    node.publish(wheelhouses.newer.path, "0" * 64, key="wheelhouse/newer.tar")
+    failed = node.run()
 
+    assert failed.returncode != 0
+    assert "checksum mismatch" in failed.stderr
     assert node.staged_leftovers() == []
 
 

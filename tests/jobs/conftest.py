@@ -13,35 +13,37 @@ from tests.jobs import servers
 
 JOBS = Path(__file__).resolve().parents[2] / "jobs"
 
-# Spark's Python workers inherit the environment the JVM started with, so everything the
-# workers need (credentials for moto, where Google's fakes listen, the package itself) is set
-# here, before any session exists. The fakes' ports are reserved now and served later.
+# What the job's code needs while these tests run: credentials for moto, where Google's fakes
+# listen, the package itself. The fakes' ports are reserved now and served later. Set for the
+# tests of this package only (job_environment), never for the whole run: the other tiers must
+# see the environment they see alone. Spark's JVM, and so its Python workers, is started with
+# it (spark).
 _PUBSUB_PORT = servers.free_port()
 _BIGTABLE_PORT = servers.free_port()
-os.environ.update(
-    {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{_PUBSUB_PORT}",
-        "BIGTABLE_EMULATOR_HOST": f"127.0.0.1:{_BIGTABLE_PORT}",
-        "PYTHONPATH": os.pathsep.join(
-            p for p in (str(JOBS), os.environ.get("PYTHONPATH", "")) if p
-        ),
-    }
-)
+JOB_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{_PUBSUB_PORT}",
+    "BIGTABLE_EMULATOR_HOST": f"127.0.0.1:{_BIGTABLE_PORT}",
+    "PYTHONPATH": os.pathsep.join(p for p in (str(JOBS), os.environ.get("PYTHONPATH", "")) if p),
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def job_environment() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in JOB_ENVIRONMENT.items():
+            patch.setenv(name, value)
+        yield
 
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
     from pyspark.sql import SparkSession
 
-    # Spark's Python workers must run this interpreter (the test virtualenv), not whatever
-    # `python3` is first on PATH.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-
-    session = (
+    builder = (
         SparkSession.builder.master("local[2]")
         .appName("kappa-job-tests")
         .config("spark.sql.shuffle.partitions", "2")
@@ -50,8 +52,14 @@ def spark() -> Iterator[object]:
         .config("spark.ui.enabled", "false")
         .config("spark.sql.streaming.minBatchesToRetain", "10")
         .config("spark.driver.memory", "2g")
-        .getOrCreate()
     )
+    with pytest.MonkeyPatch.context() as patch:
+        # The JVM starts now and keeps this environment for every Python worker it starts
+        # (the job's environment, and this interpreter, the test virtualenv, rather than
+        # whatever `python3` is first on PATH); this process gets its own back.
+        for name, value in {**JOB_ENVIRONMENT, "PYSPARK_PYTHON": sys.executable}.items():
+            patch.setenv(name, value)
+        session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()

@@ -323,21 +323,39 @@ def test_a_batchs_writes_run_at_once_in_the_query_job_group(spark: Any, tmp_path
 
 
 def test_a_failed_write_fails_the_batch_once_the_other_writes_have_ended(spark: Any) -> None:
+    """The merge is held until the archive has failed and the batch had time to give up; what
+    had ended when the batch failed is recorded at that moment, so a batch that failed
+    without waiting shows an unfinished merge whatever the timing."""
     archive_failed = threading.Event()
+    release_merge = threading.Event()
     ended: list[str] = []
+    when_the_batch_failed: list[list[str]] = []
 
     def archive() -> None:
         archive_failed.set()
         raise OSError("archive bucket unreachable")
 
     def merge() -> None:
-        assert archive_failed.wait(timeout=60)
-        time.sleep(0.2)
+        assert release_merge.wait(timeout=60)
         ended.append("merge")
 
-    with pytest.raises(OSError, match="archive bucket unreachable"):
-        pipeline.run_together(spark, [archive, merge])
-    assert ended == ["merge"]
+    failures: list[OSError] = []
+
+    def batch() -> None:
+        try:
+            pipeline.run_together(spark, [archive, merge])
+        except OSError as error:
+            when_the_batch_failed.append(list(ended))
+            failures.append(error)
+
+    running = threading.Thread(target=batch)
+    running.start()
+    assert archive_failed.wait(timeout=60)
+    running.join(timeout=1)  # a batch that does not wait fails now, the merge still held
+    release_merge.set()
+    running.join(timeout=60)
+    assert when_the_batch_failed == [["merge"]]
+    assert [str(error) for error in failures] == ["archive bucket unreachable"]
 
 
 def test_stop_marker_stops_the_run_after_the_batch_in_flight(
