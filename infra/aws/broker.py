@@ -24,8 +24,9 @@ class BrokerArgs:
     shards: int | None = None
     # Seven days by default: the log must outlive a long weekend of a stopped job.
     retention_hours: int = 168
-    # Pulumi refuses to delete the stream: the log is the system of record.
-    protect: bool = False
+    # Pulumi refuses to delete the stream: the log is the system of record. On unless a
+    # caller turns it off (a dev stack), as on GCP.
+    protect: bool = True
     tags: Mapping[str, str] = field(default_factory=dict)
 
     @property

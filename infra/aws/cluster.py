@@ -25,6 +25,7 @@ import pulumi_aws as aws
 from infra.aws.emr_protection import ProtectionRelease
 from infra.aws.policy import EMR_MANAGED_POLICY_TAG
 from infra.aws.tls import in_transit_certificates
+from infra.config import CLOUD_DEFAULTS, cluster_default
 
 # Spark's own settings for a long-lived streaming job on reclaimable capacity.
 SPARK_DEFAULTS = {
@@ -59,6 +60,9 @@ SERVICE_INGRESS_PORT = 9443
 SERVICE_TO_NODES_PORT = 8443
 
 
+_AWS = CLOUD_DEFAULTS["aws"]
+
+
 @dataclass(frozen=True)
 class BootstrapAction:
     name: str
@@ -79,18 +83,19 @@ class ClusterArgs:
     # The cluster's region: it names the nodes' DNS domain, which the TLS certificate covers.
     region: str
     bootstrap_actions: Sequence[BootstrapAction] = ()
-    release: str = "emr-spark-8.0.0"
-    mode: Literal["long_running", "ephemeral"] = "long_running"
-    idle_timeout_minutes: int = 60
-    master_type: str = "m6i.xlarge"
-    core_type: str = "m6i.xlarge"
-    core_count: int = 2
-    task_types: Sequence[str] = ("m6i.xlarge", "m6a.xlarge", "m5.xlarge", "m5a.xlarge")
+    # Defaults are the stack configuration's, so a layer taken alone matches the platform.
+    release: str = _AWS["release"]
+    mode: Literal["long_running", "ephemeral"] = cluster_default("mode")
+    idle_timeout_minutes: int = cluster_default("idle_timeout_minutes")
+    master_type: str = _AWS["master_type"]
+    core_type: str = _AWS["core_type"]
+    core_count: int = cluster_default("core_count")
+    task_types: Sequence[str] = _AWS["task_types"]
     task_capacity: Literal["spot", "on_demand"] = "spot"
-    task_min: int = 0
-    task_max: int = 4
-    spot_allocation: str = "price-capacity-optimized"
-    disk_gib: int = 64
+    task_min: int = cluster_default("task_min")
+    task_max: int = cluster_default("task_max")
+    spot_allocation: str = cluster_default("spot_allocation")
+    disk_gib: int = cluster_default("disk_gib")
     termination_protection: bool = False
     # The stack's `aws:profile` and role chain (config.aws_role_chain), for the call that
     # lifts termination protection when Pulumi itself deletes the cluster (emr_protection).

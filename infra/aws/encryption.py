@@ -15,8 +15,9 @@ from infra.aws.policy import document, statement
 @dataclass(frozen=True)
 class EncryptionArgs:
     deletion_window_days: int = 30
-    # Pulumi refuses to schedule the key's deletion: without it nothing can be read.
-    protect: bool = False
+    # Pulumi refuses to schedule the key's deletion: without it nothing can be read. On unless
+    # a caller turns it off (a dev stack), as on GCP.
+    protect: bool = True
     tags: Mapping[str, str] = field(default_factory=dict)
 
 

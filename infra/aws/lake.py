@@ -31,8 +31,9 @@ class LakeArgs:
     dead_letter_days: int = 365
     # Emptying buckets on destroy is for throwaway dev stacks only.
     force_destroy: bool = False
-    # Pulumi refuses to delete the buckets that hold data (not logs or artifacts).
-    protect: bool = False
+    # Pulumi refuses to delete the buckets that hold data (not logs or artifacts). On unless a
+    # caller turns it off (a dev stack), as on GCP.
+    protect: bool = True
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

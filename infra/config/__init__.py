@@ -46,6 +46,7 @@ from infra.config.sections import (
     PipelineConfig,
     RetentionConfig,
     ServingConfig,
+    cluster_default,
 )
 from infra.config.stack import StackConfig
 
@@ -78,6 +79,7 @@ __all__ = [
     "ServingConfig",
     "StackConfig",
     "all_keys",
+    "cluster_default",
     "declared_default",
     "load_config",
     "machine_architecture",

@@ -165,3 +165,9 @@ SECTIONS: dict[str, type[_Section]] = {
 def section_keys(model: type[_Section]) -> set[str]:
     """The flat keys of a section: its fields' aliases."""
     return {field.alias or name for name, field in model.model_fields.items()}
+
+
+def cluster_default(field_name: str) -> Any:
+    """A cluster key's default, for the components' args: one value for the stack and for a
+    layer taken alone."""
+    return ClusterConfig.model_fields[field_name].get_default(call_default_factory=True)

@@ -16,6 +16,7 @@ import pulumi_gcp as gcp
 from pulumi_gcp import dataproc as dp
 
 from infra.artifacts import Artifact
+from infra.config import CLOUD_DEFAULTS, cluster_default
 from infra.gcp.common import (
     child_options,
     grant_kms,
@@ -27,6 +28,7 @@ from infra.gcp.common import (
 )
 from infra.gcp.propagation import DEFAULT_PROPAGATION_SECONDS, PropagationWait
 
+_GCP = CLOUD_DEFAULTS["gcp"]
 _Flexibility = dp.ClusterClusterConfigPreemptibleWorkerConfigInstanceFlexibilityPolicyArgs
 _Selection = (
     dp.ClusterClusterConfigPreemptibleWorkerConfigInstanceFlexibilityPolicyInstanceSelectionListArgs
@@ -72,18 +74,19 @@ class ClusterArgs:
     region: str
     subnetwork: pulumi.Input[str]
     service_account: pulumi.Input[str]
-    image_version: str = "3.0-debian12"
-    master_type: str = "n2-standard-4"
-    worker_type: str = "n2-standard-4"
-    worker_count: int = 2
-    secondary_type: str = "n2-standard-4"
-    secondary_min: int = 0
-    secondary_max: int = 4
+    # Defaults are the stack configuration's, so a layer taken alone matches the platform.
+    image_version: str = _GCP["release"]
+    master_type: str = _GCP["master_type"]
+    worker_type: str = _GCP["core_type"]
+    worker_count: int = cluster_default("core_count")
+    secondary_type: str = _GCP["task_types"][0]
+    secondary_min: int = cluster_default("task_min")
+    secondary_max: int = cluster_default("task_max")
     preemptibility: Preemptibility = "SPOT"
-    disk_gib: int = 64
+    disk_gib: int = cluster_default("disk_gib")
     disk_type: str = "pd-balanced"
-    mode: Literal["long_running", "ephemeral"] = "long_running"
-    idle_delete_minutes: int = 60
+    mode: Literal["long_running", "ephemeral"] = cluster_default("mode")
+    idle_delete_minutes: int = cluster_default("idle_timeout_minutes")
     # Where Dataproc keeps job driver output and Spark history; Google picks (and shares)
     # buckets when unset.
     staging_bucket: pulumi.Input[str] | None = None

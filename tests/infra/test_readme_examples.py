@@ -37,3 +37,7 @@ def test_the_composition_example_declares_a_lake_and_a_stream_on_the_callers_key
     # 4 MiB/s in with the default 25% headroom: five shards of 1 MiB/s.
     assert stream["shardCount"] == 5
     assert len(recording.of_type(KEY)) == 1, "the layers use the caller's key, not their own"
+    # Layers taken alone are protected by default, as on GCP: the log and the data buckets.
+    assert stream.protected
+    protected = {b.name for b in buckets if b.protected}
+    assert protected == {"events-archive", "events-checkpoints", "events-dead-letters"}
