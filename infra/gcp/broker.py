@@ -92,7 +92,10 @@ class Broker(pulumi.ComponentResource):
                 kms_key_name=args.kms_key,
                 labels=args.labels,
                 deletion_policy="PREVENT" if args.protect else None,
-                opts=topic_opts,
+                # Pulumi refuses to delete the log too, as on AWS.
+                opts=pulumi.ResourceOptions.merge(
+                    topic_opts, pulumi.ResourceOptions(protect=args.protect)
+                ),
             )
 
         if args.topic is None:

@@ -100,7 +100,10 @@ def _bucket(
         force_destroy=not args.protect,
         deletion_policy="PREVENT" if args.protect and role in STATEFUL else None,
         labels={**args.labels, "kappa-role": role.replace("_", "-")},
-        opts=opts,
+        # Pulumi refuses to delete the buckets that hold data too, as on AWS.
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(protect=args.protect and role in STATEFUL)
+        ),
     )
 
 

@@ -36,6 +36,8 @@ class Resource:
     delete_before_replace: bool = False
     replace_on_changes: tuple[str, ...] = ()
     ignore_changes: tuple[str, ...] = ()
+    # Inputs the program marked secret: Pulumi encrypts them in its state and masks them.
+    secret_inputs: tuple[str, ...] = ()
 
     def __getitem__(self, key: str) -> Any:
         return self.inputs[key]
@@ -129,6 +131,24 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
     return outputs
 
 
+# How the engine's wire format marks a secret value (pulumi.runtime.rpc).
+_SECRET_SIGNATURE = ("4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270")
+
+
+def _secret_inputs(request: Any) -> tuple[str, ...]:
+    key, value = _SECRET_SIGNATURE
+    fields = request.object.fields
+    return tuple(
+        sorted(
+            name
+            for name, field in fields.items()
+            if field.HasField("struct_value")
+            and field.struct_value.fields.get(key) is not None
+            and field.struct_value.fields[key].string_value == value
+        )
+    )
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self, invokes: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.recording = Recording()
@@ -152,6 +172,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 delete_before_replace=bool(request and request.deleteBeforeReplace),
                 replace_on_changes=tuple(request.replaceOnChanges) if request else (),
                 ignore_changes=tuple(request.ignoreChanges) if request else (),
+                secret_inputs=_secret_inputs(request) if request else (),
             )
         )
         return resource_id, outputs

@@ -65,3 +65,15 @@ def test_the_certificates_uri_names_the_uploaded_zip():
     assert uploaded["key"].startswith("security/owner-in-transit-tls-")
     parents = {r.parent for r in recording if r.type in TLS_TYPES}
     assert parents == {"urn:pulumi:test::kappa::pulumi:pulumi:Stack$test:index:Owner::owner"}
+
+
+def test_the_private_key_travels_only_as_a_secret(default_stack: Recording):
+    """The zip EMR fetches holds the nodes' private key: Pulumi must keep it encrypted in the
+    stack's state and mask it in every preview and log."""
+    (bundle,) = [
+        o
+        for o in default_stack.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+        if o.name == "kappa-test-tls"
+    ]
+    assert bundle.secret_inputs == ("contentBase64",)
+    assert "content" not in bundle.inputs

@@ -132,6 +132,23 @@ def test_pulumi_gcp_yaml_is_protected_outside_dev(gcp_yaml_stack: Recording):
     assert archive["deletionPolicy"] == "PREVENT"
 
 
+def test_pulumi_itself_refuses_to_delete_the_gcp_data_outside_dev(gcp_yaml_stack: Recording):
+    """Beside each service's own deletion protection, Pulumi's `protect`, as on AWS: a
+    `pulumi destroy` or a replacement stops before it touches the data."""
+    protected = {(r.type, r.name) for r in gcp_yaml_stack if r.protected}
+    bucket, topic = "gcp:storage/bucket:Bucket", "gcp:pubsub/topic:Topic"
+    for role in ("archive", "checkpoints", "dead-letters"):
+        assert (bucket, f"kappa-gcp-{role}") in protected
+    for role in ("artifacts", "logs"):
+        assert (bucket, f"kappa-gcp-{role}") not in protected
+    assert (topic, "kappa-gcp-events") in protected
+    assert (topic, "kappa-gcp-dead-letter") in protected
+
+
+def test_a_dev_gcp_stack_protects_nothing():
+    assert [r.name for r in run_variant(environment="dev") if r.protected] == []
+
+
 def run_variant(**overrides: Any) -> Recording:
     return run_main({**GCP_BASE, **with_kappa_prefix(overrides)})
 
