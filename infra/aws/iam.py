@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import pulumi
 import pulumi_aws as aws
@@ -43,8 +43,6 @@ S3_WRITE = (
 S3_LIST = ("s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads")
 # EMR's log pusher on each node uploads to the cluster's log URI with the node's role.
 S3_PUSH_LOGS = ("s3:PutObject",)
-# The sink reads the batch fence and writes rows in batches (jobs/kappa/sinks/dynamodb.py).
-DYNAMODB_SINK = ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem", "dynamodb:DescribeTable")
 # Reading what S3, Kinesis and DynamoDB encrypted with the key (Decrypt), writing to them and
 # EMR's local-disk encryption (GenerateDataKey); nothing on a node encrypts directly.
 KMS_USE = ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey")
@@ -60,6 +58,10 @@ KMS_EBS_LAUNCH = (
     "kms:ReEncryptTo",
 )
 
+# A serving store's grant to the nodes: one statement of the node policy, with a Sid of its
+# own and only the store's resources (infra/aws/stores/, Serving.grants).
+NodeGrant = dict[str, Any]
+
 
 @dataclass(frozen=True)
 class ClusterIdentityArgs:
@@ -68,12 +70,13 @@ class ClusterIdentityArgs:
     # Buckets the job reads only (artifacts) and buckets it writes (archive, checkpoints, ...).
     read_bucket_arns: Sequence[pulumi.Input[str]]
     write_bucket_arns: Sequence[pulumi.Input[str]]
-    table_arns: Sequence[pulumi.Input[str]]
     # The cluster's log URI as an S3 object ARN prefix (arn:aws:s3:::logs/emr/): the nodes
     # may add objects under it and nothing else in that bucket.
     log_arn_prefix: pulumi.Input[str] | None = None
     # Which Kinesis reader the job uses (the spec's source.reader): it decides the read calls.
     stream_reader: Literal["python", "emr-connector"] = "python"
+    # The serving store's statements (Serving.grants): what the sink calls on its tables.
+    serving_grants: Sequence[NodeGrant] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -160,7 +163,7 @@ class ClusterIdentity(pulumi.ComponentResource):
             statement("ListBuckets", S3_LIST, [*args.read_bucket_arns, *args.write_bucket_arns]),
             statement("ReadArtifacts", S3_READ, objects(args.read_bucket_arns)),
             statement("WriteData", S3_WRITE, objects(args.write_bucket_arns)),
-            statement("ServingTables", DYNAMODB_SINK, list(args.table_arns)),
+            *args.serving_grants,
             statement("UseStackKey", KMS_USE, [args.kms_key_arn]),
         ]
         if args.log_arn_prefix is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
-from kappa.spec import DynamoDbSink, KinesisSource, Storage
+from kappa.spec import KinesisSource, Storage
 
 from infra.artifacts import Artifact, bootstrap_script, build_job_bundle
 from infra.aws.broker import Broker, BrokerArgs
@@ -111,9 +111,9 @@ class Platform(pulumi.ComponentResource):
                 write_bucket_arns=[
                     lake_arns[role] for role in ("archive", "checkpoints", "dead_letters")
                 ],
-                table_arns=list(self.serving.arns.values()),
                 log_arn_prefix=pulumi.Output.concat(lake_arns["logs"], "/", LOG_PREFIX),
                 stream_reader=config.broker.reader,
+                serving_grants=self.serving.grants,
                 tags=tags,
             ),
             opts=child,
@@ -214,7 +214,11 @@ class Platform(pulumi.ComponentResource):
         config = self.config
         names = self.lake.names
         return pulumi.Output.all(
-            self.broker.name, names["archive"], names["dead_letters"], names["checkpoints"]
+            self.broker.name,
+            names["archive"],
+            names["dead_letters"],
+            names["checkpoints"],
+            self.serving.spec_sink(region=config.region, ttl_days=config.serving.ttl_days),
         ).apply(
             lambda values: build_spec(
                 config.pipeline,
@@ -222,11 +226,7 @@ class Platform(pulumi.ComponentResource):
                 source=KinesisSource(
                     stream_name=values[0], region=config.region, reader=config.broker.reader
                 ),
-                sink=DynamoDbSink(
-                    table=self.serving.table_base,
-                    region=config.region,
-                    ttl_days=config.serving.ttl_days,
-                ),
+                sink=values[4],
                 storage=Storage(
                     archive_uri=f"s3://{values[1]}",
                     dead_letter_uri=f"s3://{values[2]}",

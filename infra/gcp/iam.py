@@ -8,7 +8,7 @@ and to write logs and metrics: no storage permission at all. Never editor or own
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -53,7 +53,6 @@ BUCKET_READ_ROLE = "roles/storage.objectViewer"
 # Read, write, list and delete objects, without the IAM and ACL rights objectAdmin adds.
 BUCKET_WRITE_ROLE = "roles/storage.objectUser"
 SUBSCRIPTION_ROLE = "roles/pubsub.subscriber"
-TABLE_ROLE = "roles/bigtable.user"
 # Custom role ids: letters, digits, '_' and '.', 3-64 characters.
 ROLE_ID_MAX = 64
 
@@ -61,6 +60,20 @@ ROLE_ID_MAX = 64
 def role_id(name: str) -> str:
     """A custom role id per component name, so two stacks in one project never share a role."""
     return short_id(name, ROLE_ID_MAX, min_length=3).replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Grantee:
+    """Whom a serving store's bindings are for: the nodes' service account."""
+
+    name: str  # the ClusterIdentity's name; a binding's resource name derives from it
+    member: pulumi.Input[str]  # serviceAccount:...
+    opts: pulumi.ResourceOptions  # the ClusterIdentity's children's options
+
+
+# A serving store's grant to the nodes: a binding on one of the store's own resources, declared
+# by ClusterIdentity for its account (infra/gcp/stores/, Serving.grants).
+NodeGrant = Callable[[Grantee], pulumi.Resource]
 
 
 @dataclass(frozen=True)
@@ -72,14 +85,9 @@ class ClusterIdentityArgs:
     write_buckets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # pipeline version -> subscription name (or id) the job consumes
     subscriptions: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
-    # pipeline version -> serving table, all in `bigtable_instance`
-    bigtable_instance: pulumi.Input[str] | None = None
-    bigtable_tables: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # The serving store's bindings (Serving.grants): the sink's access to each table.
+    serving_grants: Sequence[NodeGrant] = ()
     account_id: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.bigtable_tables and self.bigtable_instance is None:
-            raise ValueError("ClusterIdentityArgs: bigtable_tables need bigtable_instance")
 
 
 class ClusterIdentity(pulumi.ComponentResource):
@@ -152,17 +160,8 @@ class ClusterIdentity(pulumi.ComponentResource):
                 member=self.member,
                 opts=child,
             )
-        instance = args.bigtable_instance
-        for version, table in args.bigtable_tables.items() if instance is not None else ():
-            gcp.bigtable.TableIamMember(
-                f"{name}-{version}-table",
-                project=args.project,
-                instance_name=instance,
-                table=table,
-                role=TABLE_ROLE,
-                member=self.member,
-                opts=child,
-            )
+        for grant in args.serving_grants:
+            grant(Grantee(name=name, member=self.member, opts=child))
         self.register_outputs(
             {
                 "email": self.email,

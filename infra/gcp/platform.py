@@ -4,7 +4,7 @@ cluster and the streaming job, wired from the stack's configuration."""
 from __future__ import annotations
 
 import pulumi
-from kappa.spec import BigtableSink, PubSubSource, Storage
+from kappa.spec import PubSubSource, Storage
 
 from infra.artifacts import Artifact, bootstrap_script, build_job_bundle
 from infra.config import PROJECT, ConfigError, StackConfig
@@ -16,7 +16,7 @@ from infra.gcp.job import StreamingJob, StreamingJobArgs
 from infra.gcp.lake import Lake, LakeArgs
 from infra.gcp.network import Network, NetworkArgs
 from infra.gcp.services import Services, ServicesArgs, required_apis
-from infra.gcp.serving import COLUMN_FAMILY, TABLE_BASE, Serving, ServingArgs
+from infra.gcp.serving import Serving, ServingArgs
 from infra.pipeline import build_spec
 
 INIT_SCRIPT = "dataproc-init.sh"
@@ -98,6 +98,8 @@ class Platform(pulumi.ComponentResource):
                 project=project,
                 zone=config.serving_zone,
                 versions=pipeline.versions,
+                live_version=pipeline.live,
+                kind=config.serving_kind,
                 min_nodes=config.serving.min_nodes,
                 max_nodes=config.serving.max_nodes,
                 ttl_days=config.serving.ttl_days,
@@ -130,8 +132,7 @@ class Platform(pulumi.ComponentResource):
                 read_buckets={role: buckets[role] for role in READ_ONLY_BUCKETS},
                 write_buckets={role: buckets[role] for role in READ_WRITE_BUCKETS},
                 subscriptions={v: s.name for v, s in self.broker.subscriptions.items()},
-                bigtable_instance=self.serving.instance_name,
-                bigtable_tables=self.serving.table_names,
+                serving_grants=self.serving.grants,
             ),
             opts=after_apis,
         )
@@ -188,11 +189,12 @@ class Platform(pulumi.ComponentResource):
 
     def _spec(self, version: str) -> pulumi.Output[str]:
         config = self.config
-        project = config.project or ""
         uris = self.lake.uris
         return pulumi.Output.all(
             self.broker.subscription_paths[version],
-            self.serving.instance_name,
+            self.serving.spec_sink(
+                region=config.region, project=config.project, ttl_days=config.serving.ttl_days
+            ),
             uris["archive"],
             uris["dead_letters"],
             uris["checkpoints"],
@@ -206,12 +208,7 @@ class Platform(pulumi.ComponentResource):
                     # A new version's first start seeks back over what the topic retains.
                     replay_window_seconds=config.broker.retention_hours * 3600,
                 ),
-                sink=BigtableSink(
-                    project=project,
-                    instance=values[1],
-                    table=TABLE_BASE,
-                    column_family=COLUMN_FAMILY,
-                ),
+                sink=values[1],
                 storage=Storage(
                     archive_uri=values[2], dead_letter_uri=values[3], checkpoint_uri=values[4]
                 ),
@@ -220,7 +217,6 @@ class Platform(pulumi.ComponentResource):
 
     def stack_outputs(self) -> dict[str, pulumi.Input]:
         """What an operator or a composing stack needs; the AWS platform uses the same names."""
-        tables = self.serving.table_names
         return {
             "cloud": "gcp",
             "region": self.config.region,
@@ -229,9 +225,9 @@ class Platform(pulumi.ComponentResource):
             "buckets": self.lake.names,
             "cluster_id": self.cluster.id,
             "cluster_master": self.cluster.master_instance,
-            "serving_kind": self.config.serving_kind,
-            "serving_table": tables[self.config.pipeline.live],
-            "serving_tables": tables,
+            "serving_kind": self.serving.kind,
+            "serving_table": self.serving.live_table,
+            "serving_tables": self.serving.tables,
             "job_specs": self.job.spec_uris,
             "job_bundle": self.job.bundle_uri,
             "logs_uri": self.lake.uris["logs"],

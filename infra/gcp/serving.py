@@ -1,21 +1,24 @@
-"""The serving store: a Bigtable instance with one table per pipeline version.
+"""The serving store: one table of aggregates per pipeline version.
 
-Rows are keyed by (key, window start) and upserted, so a replayed batch rewrites the same
-cells; the garbage-collection policy keeps only the newest cell of each, and drops cells
-older than the TTL when one is set.
+Each version replays the log into its own table, so a new version fills up beside the live
+one and readers switch when it has caught up (the Kappa move). What a kind of store declares,
+grants and writes into the spec is its `Store`, found in `STORES` (`infra/gcp/stores/`) by
+`ServingArgs.kind`: Bigtable is the one built today; Cloud SQL or BigQuery would each be one
+more module registered there (`infra/stores.py` says how). The store's settings are fields of
+`ServingArgs`, checked here against the store's limits.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
-import pulumi_gcp as gcp
-from kappa.spec import versioned_table_name
 
-from infra.gcp.common import child_options, grant_kms, project_number, service_agent, short_id
+from infra.gcp.iam import NodeGrant
+from infra.gcp.stores import STORES as STORES
+from infra.gcp.stores import store_for
+from infra.stores import ServingComponent
 
 TABLE_BASE = "aggregates"
 COLUMN_FAMILY = "agg"
@@ -39,6 +42,11 @@ class ServingArgs:
     project: pulumi.Input[str]
     zone: str
     versions: tuple[str, ...] = ("v1",)
+    # The version readers use (live_table); None: the first of `versions`.
+    live_version: str | None = None
+    # A key of STORES.
+    kind: str = "bigtable"
+    # The Bigtable store's settings (kind "bigtable").
     # min_nodes == max_nodes: a fixed-size cluster; otherwise Bigtable autoscales between them.
     min_nodes: int = 1
     max_nodes: int = 3
@@ -82,93 +90,21 @@ class ServingArgs:
         return self.min_nodes != self.max_nodes
 
 
-def gc_rules(ttl_days: int) -> str:
-    rules: list[dict[str, object]] = [{"max_version": 1}]
-    if ttl_days:
-        rules.append({"max_age": f"{ttl_days * 24}h"})
-        return json.dumps({"mode": "union", "rules": rules})
-    return json.dumps({"rules": rules})
-
-
-class Serving(pulumi.ComponentResource):
-    instance: gcp.bigtable.Instance
-    tables: dict[str, gcp.bigtable.Table]
+class Serving(ServingComponent[ServingArgs, NodeGrant]):
+    """`tables`: version -> table name; `table_ids`: version -> table id; `grants`: the
+    bindings for ClusterIdentityArgs.serving_grants; `outputs`: the store's (Bigtable: its
+    `instance` and `column_family`)."""
 
     def __init__(self, name: str, args: ServingArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("kappa:gcp:Serving", name, None, opts)
-        child = child_options(self, opts)
-        kms_grants: list[pulumi.Resource] = []
-        if args.kms_key:
-            # The Bigtable agent is created on first use only; CMEK needs it beforehand.
-            identity = gcp.projects.ServiceIdentity(
-                f"{name}-bigtable-agent",
-                project=args.project,
-                service="bigtableadmin.googleapis.com",
-                opts=child,
-            )
-            agent = service_agent(project_number(args.project, self), "bigtable")
-            kms_grants = [
-                identity,
-                *grant_kms(
-                    name, args.kms_key, {"bigtable": agent}, child_options(self, opts, identity)
-                ),
-            ]
-
-        self.instance = gcp.bigtable.Instance(
-            f"{name}-serving",
-            # Instance ids are 6-33 characters and not auto-named within that limit.
-            name=short_id(f"{name}-serving", 33, min_length=6),
-            project=args.project,
-            instance_type="PRODUCTION",
-            clusters=[
-                gcp.bigtable.InstanceClusterArgs(
-                    cluster_id="serving-1",
-                    zone=args.zone,
-                    storage_type=args.storage_type,
-                    num_nodes=None if args.autoscaling else args.min_nodes,
-                    autoscaling_config=(
-                        gcp.bigtable.InstanceClusterAutoscalingConfigArgs(
-                            min_nodes=args.min_nodes,
-                            max_nodes=args.max_nodes,
-                            cpu_target=args.cpu_target_percent,
-                            storage_target=args.storage_target_gib,
-                        )
-                        if args.autoscaling
-                        else None
-                    ),
-                    kms_key_name=args.kms_key,
-                )
-            ],
-            deletion_protection=args.protect,
-            labels=args.labels,
-            opts=child_options(self, opts, *kms_grants),
+        super().__init__(
+            "kappa:gcp:Serving",
+            name,
+            store=store_for(args.kind),
+            kind=args.kind,
+            # Tables live in the stack's own instance (or dataset), which keeps stacks apart.
+            table_base=args.table_base,
+            versions=args.versions,
+            live_version=args.live_version,
+            args=args,
+            opts=opts,
         )
-        self.tables = {}
-        for version in args.versions:
-            table = gcp.bigtable.Table(
-                f"{name}-{version}",
-                name=versioned_table_name(args.table_base, version),
-                project=args.project,
-                instance_name=self.instance.name,
-                column_families=[gcp.bigtable.TableColumnFamilyArgs(family=args.column_family)],
-                deletion_protection="PROTECTED" if args.protect else "UNPROTECTED",
-                opts=child,
-            )
-            gcp.bigtable.GCPolicy(
-                f"{name}-{version}-gc",
-                project=args.project,
-                instance_name=self.instance.name,
-                table=table.name,
-                column_family=args.column_family,
-                gc_rules=gc_rules(args.ttl_days),
-                # Removing the policy from the stack leaves it on the table rather than
-                # letting cells pile up forever.
-                deletion_policy="ABANDON",
-                opts=child,
-            )
-            self.tables[version] = table
-        self.instance_name = self.instance.name
-        self.table_names: dict[str, pulumi.Output[str]] = {
-            version: table.name for version, table in self.tables.items()
-        }
-        self.register_outputs({"instance": self.instance_name, "tables": self.table_names})

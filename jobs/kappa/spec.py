@@ -151,6 +151,8 @@ class PostgresSink(_Model):
     sslmode: Literal["disable", "require", "verify-full"] = "require"
 
 
+# One model per serving store. Its kind keys the job's sink (kappa.sinks.SINKS) and infra's
+# store (STORES of infra/<cloud>/stores/); infra/stores.py says how to add one.
 Sink = Annotated[DynamoDbSink | BigtableSink | PostgresSink, Field(discriminator="kind")]
 
 StartingPosition = Literal["earliest", "latest"] | AwareDatetime

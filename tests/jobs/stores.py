@@ -1,12 +1,18 @@
-"""Serving stores on local servers: create the table as infra would, and read every row back."""
+"""Serving stores on local servers: create the table as infra would, and read every row back.
+
+`LOCAL_STORES` has one entry per sink kind the job registers (kappa.sinks.SINKS): the shared
+sink contract tests (tests/jobs/test_sinks.py) run on each, and fail for a kind without one.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
+import pytest
 from kappa.sinks.merge import LAST_BATCH_ATTRIBUTE
 from kappa.spec import (
     SERVING_KEY_ATTRIBUTE,
@@ -21,10 +27,16 @@ from .servers import Postgres
 Rows = list[dict[str, Any]]
 
 
+def _job_creates_its_table(table: str) -> None:
+    """For stores whose sink creates its table in prepare()."""
+
+
 @dataclass
 class Store:
     sink: Any
     read_rows: Callable[[str], Rows]
+    # Creates a version's table as infra would, before the sink starts.
+    create_table: Callable[[str], None] = field(default=_job_creates_its_table)
 
 
 def dynamodb_store(endpoint: str, *, ttl_days: int = 0) -> Store:
@@ -46,7 +58,7 @@ def dynamodb_store(endpoint: str, *, ttl_days: int = 0) -> Store:
                 )
         return rows
 
-    return Store(sink, read_rows)
+    return Store(sink, read_rows, partial(create_dynamodb_table, endpoint))
 
 
 def create_dynamodb_table(endpoint: str, table: str) -> None:
@@ -116,7 +128,7 @@ def bigtable_store() -> Store:
             rows.append(values)
         return rows
 
-    return Store(sink, read_rows)
+    return Store(sink, read_rows, partial(create_bigtable_table, family=sink.column_family))
 
 
 def create_bigtable_table(table: str, family: str = "agg") -> None:
@@ -129,4 +141,35 @@ def create_bigtable_table(table: str, family: str = "agg") -> None:
         handle.create(column_families={family: column_family.MaxVersionsGCRule(1)})
 
 
-__all__ = ["LAST_BATCH_ATTRIBUTE", "Store"]
+def _dynamodb_on_moto(request: pytest.FixtureRequest) -> Store:
+    return dynamodb_store(request.getfixturevalue("moto_endpoint"))
+
+
+def _postgres_throwaway(request: pytest.FixtureRequest) -> Store:
+    return postgres_store(request.getfixturevalue("postgres"))
+
+
+def _bigtable_on_emulator(request: pytest.FixtureRequest) -> Store:
+    request.getfixturevalue("bigtable_emulator")  # the client finds it by BIGTABLE_EMULATOR_HOST
+    return bigtable_store()
+
+
+# sink kind -> its store on a local server, from the test's fixtures (servers: conftest.py).
+LOCAL_STORES: dict[str, Callable[[pytest.FixtureRequest], Store]] = {
+    "dynamodb": _dynamodb_on_moto,
+    "postgres": _postgres_throwaway,
+    "bigtable": _bigtable_on_emulator,
+}
+
+
+def local_store(kind: str, request: pytest.FixtureRequest) -> Store:
+    """The store of `kind` on its local server; a kind without one fails, never skips."""
+    if kind not in LOCAL_STORES:
+        pytest.fail(
+            f"sink kind {kind!r} has no local store: add one to LOCAL_STORES in "
+            "tests/jobs/stores.py, so the sink contract tests run against it"
+        )
+    return LOCAL_STORES[kind](request)
+
+
+__all__ = ["LAST_BATCH_ATTRIBUTE", "LOCAL_STORES", "Store", "local_store"]

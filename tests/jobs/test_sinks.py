@@ -1,16 +1,29 @@
-"""Each serving sink against its real local server: upsert, fenced replay, merge, layout."""
+"""Each serving sink against its real local server: upsert, fenced replay, merge, layout.
+
+The contract tests (row shape, batch fence, replay, merge) run on every kind the job registers
+in kappa.sinks.SINKS, each on its local store from tests/jobs/stores.py: a new sink cannot
+skip them.
+"""
 
 from __future__ import annotations
 
 import itertools
+import typing
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from kappa.sinks import open_sink
+from kappa.events import stat_columns
+from kappa.sinks import SINKS, open_sink
 from kappa.sinks.bigtable import row_key
 from kappa.sinks.merge import LAST_BATCH_ATTRIBUTE, merge
-from kappa.spec import SERVING_EXPIRY_ATTRIBUTE, PostgresSink
+from kappa.spec import (
+    SERVING_EXPIRY_ATTRIBUTE,
+    SERVING_KEY_ATTRIBUTE,
+    SERVING_WINDOW_ATTRIBUTE,
+    PostgresSink,
+    Sink,
+)
 
 from tests.jobs import stores
 from tests.jobs.support import VALUE_FIELDS, make_spec
@@ -39,26 +52,59 @@ def _by_key(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]
     return {(r["key"], r["window_start"]): r for r in rows}
 
 
-@pytest.fixture(params=["dynamodb", "postgres", "bigtable"])
+@pytest.fixture(params=sorted(SINKS))
 def store(request: pytest.FixtureRequest, tmp_path: Any) -> tuple[Any, Any, str]:
-    """A sink of each kind on its local server (moto / throwaway PostgreSQL / bttest)."""
-    version = f"s{next(_versions)}"
-    if request.param == "dynamodb":
-        endpoint = request.getfixturevalue("moto_endpoint")
-        backing = stores.dynamodb_store(endpoint)
-        spec = make_spec(tmp_path, sink=backing.sink, version=version)
-        stores.create_dynamodb_table(endpoint, spec.serving_table)
-    elif request.param == "postgres":
-        backing = stores.postgres_store(request.getfixturevalue("postgres"))
-        spec = make_spec(tmp_path, sink=backing.sink, version=version)
-    else:
-        request.getfixturevalue("bigtable_emulator")
-        backing = stores.bigtable_store()
-        spec = make_spec(tmp_path, sink=backing.sink, version=version)
-        stores.create_bigtable_table(spec.serving_table)
+    """A sink of each registered kind on its local server (moto / throwaway PostgreSQL /
+    bttest), its table created as infra would."""
+    backing = stores.local_store(request.param, request)
+    spec = make_spec(tmp_path, sink=backing.sink, version=f"s{next(_versions)}")
+    assert spec.sink.kind == request.param, "the local store is not of the registered kind"
+    backing.create_table(spec.serving_table)
     sink = open_sink(spec)
     sink.prepare()
     return sink, backing, spec.serving_table
+
+
+def test_every_spec_sink_kind_has_a_registered_sink_and_a_local_store() -> None:
+    """The spec's sink models, the job's sinks and the local stores name the same kinds."""
+    union, _discriminator = typing.get_args(Sink)
+    kinds = {model.model_fields["kind"].default for model in typing.get_args(union)}
+    assert set(SINKS) == kinds
+    assert set(stores.LOCAL_STORES) == kinds
+
+
+def test_a_sink_kind_without_a_local_store_fails_rather_than_skips(
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    monkeypatch.delitem(stores.LOCAL_STORES, "postgres")
+    with pytest.raises(pytest.fail.Exception, match="'postgres' has no local store"):
+        stores.local_store("postgres", request)
+
+
+def test_every_row_carries_the_serving_row_contract(spark: Any, store: Any) -> None:
+    """Key, window start, count/sum/min/max of each value field and the last batch id."""
+    sink, backing, table = store
+    sink.upsert(_aggregates(spark, [("a", "2026-11-25T10:05:00Z", 2.5)]), 7)
+    [row] = backing.read_rows(table)
+    contract = [
+        SERVING_KEY_ATTRIBUTE,
+        SERVING_WINDOW_ATTRIBUTE,
+        *(column for name in VALUE_FIELDS for column in stat_columns(name)),
+        LAST_BATCH_ATTRIBUTE,
+    ]
+    assert {column: row.get(column) for column in contract} == {
+        SERVING_KEY_ATTRIBUTE: "a",
+        SERVING_WINDOW_ATTRIBUTE: "2026-11-25T10:05:00Z",
+        "value_count": 1,
+        "value_sum": 2.5,
+        "value_min": 2.5,
+        "value_max": 2.5,
+        "weight_count": 1,
+        "weight_sum": 1.0,
+        "weight_min": 1.0,
+        "weight_max": 1.0,
+        LAST_BATCH_ATTRIBUTE: 7,
+    }
 
 
 def test_upsert_writes_one_row_per_key_and_window(spark: Any, store: Any) -> None:

@@ -1,39 +1,37 @@
-"""Serving sinks: where each batch's aggregates are upserted, chosen by spec.sink.kind."""
+"""Serving sinks: where each batch's aggregates are upserted, chosen by spec.sink.kind.
+
+One module per store (`dynamodb.py`, `bigtable.py`, `postgres.py`), each a class with
+`prepare` and `upsert` (`ServingSink`) and a `from_spec` factory, registered in `SINKS` under
+the kind of its sink model in `kappa.spec.Sink`. Every sink keeps the same row contract (key,
+window start, the stat columns of each value field, last batch id) and the same batch fence
+(`merge.py`), so replay and cutover work alike on all of them; tests/jobs/test_sinks.py runs
+its contract tests on every kind registered here. PostgreSQL has no infra store yet: it
+serves local runs. Adding a store: `infra/stores.py`.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from ..spec import PipelineSpec
+from .base import ServingSink, SinkFactory
+from .bigtable import BigtableServingSink
+from .dynamodb import DynamoDbServingSink
+from .postgres import PostgresServingSink
 
-from pyspark.sql import DataFrame
-
-from ..spec import BigtableSink, DynamoDbSink, PipelineSpec, PostgresSink
-
-
-class ServingSink(Protocol):
-    def prepare(self) -> None:
-        """Called once on the driver before the query starts (e.g. create a missing table)."""
-        ...
-
-    def upsert(self, aggregates: DataFrame, batch_id: int) -> None:
-        """Merge one batch's aggregates (see events.aggregate) into the store, idempotently."""
-        ...
+# spec.sink.kind -> the sink that writes that store.
+SINKS: dict[str, SinkFactory] = {
+    "bigtable": BigtableServingSink.from_spec,
+    "dynamodb": DynamoDbServingSink.from_spec,
+    "postgres": PostgresServingSink.from_spec,
+}
 
 
 def open_sink(spec: PipelineSpec) -> ServingSink:
-    sink = spec.sink
-    fields = tuple(spec.event.value_fields)
-    if isinstance(sink, DynamoDbSink):
-        from .dynamodb import DynamoDbServingSink
-
-        return DynamoDbServingSink(
-            sink, spec.serving_table, fields, window_seconds=spec.windowing.window_seconds
+    factory = SINKS.get(spec.sink.kind)
+    if factory is None:
+        raise TypeError(
+            f"unsupported sink kind {spec.sink.kind!r}; registered: {', '.join(sorted(SINKS))}"
         )
-    if isinstance(sink, BigtableSink):
-        from .bigtable import BigtableServingSink
+    return factory(spec)
 
-        return BigtableServingSink(sink, spec.serving_table, fields)
-    if isinstance(sink, PostgresSink):
-        from .postgres import PostgresServingSink
 
-        return PostgresServingSink(sink, spec.serving_table, fields)
-    raise TypeError(f"unsupported sink kind {sink.kind!r}")
+__all__ = ["SINKS", "ServingSink", "SinkFactory", "open_sink"]

@@ -20,7 +20,8 @@ from typing import Any
 from pyspark.sql import DataFrame, Row
 
 from ..events import stat_columns
-from ..spec import SERVING_KEY_ATTRIBUTE, SERVING_WINDOW_ATTRIBUTE, BigtableSink
+from ..spec import SERVING_KEY_ATTRIBUTE, SERVING_WINDOW_ATTRIBUTE, BigtableSink, PipelineSpec
+from .base import section
 from .merge import LAST_BATCH_ATTRIBUTE, chunks, merge
 
 _ROWS_PER_CALL = 500
@@ -49,6 +50,10 @@ class BigtableServingSink:
         self._target = _Target(
             sink.project, sink.instance, table, sink.column_family, tuple(value_fields)
         )
+
+    @classmethod
+    def from_spec(cls, spec: PipelineSpec) -> BigtableServingSink:
+        return cls(section(spec, BigtableSink), spec.serving_table, spec.event.value_fields)
 
     def prepare(self) -> None:
         if not _table(self._target).exists():

@@ -21,7 +21,9 @@ from ..spec import (
     SERVING_KEY_ATTRIBUTE,
     SERVING_WINDOW_ATTRIBUTE,
     DynamoDbSink,
+    PipelineSpec,
 )
+from .base import section
 from .merge import chunks, merge, window_epoch_seconds
 
 # BatchGetItem takes at most 100 keys and BatchWriteItem 25 items per call.
@@ -45,6 +47,15 @@ class DynamoDbServingSink:
     ) -> None:
         expiry = sink.ttl_days * 86_400 + window_seconds if sink.ttl_days > 0 else 0
         self._target = _Target(table, sink.region, sink.endpoint_url, tuple(value_fields), expiry)
+
+    @classmethod
+    def from_spec(cls, spec: PipelineSpec) -> DynamoDbServingSink:
+        return cls(
+            section(spec, DynamoDbSink),
+            spec.serving_table,
+            spec.event.value_fields,
+            window_seconds=spec.windowing.window_seconds,
+        )
 
     def prepare(self) -> None:
         client = _client(self._target)

@@ -16,7 +16,8 @@ from typing import Any
 from pyspark.sql import DataFrame, Row
 
 from ..events import stat_columns
-from ..spec import SERVING_KEY_ATTRIBUTE, SERVING_WINDOW_ATTRIBUTE, PostgresSink
+from ..spec import SERVING_KEY_ATTRIBUTE, SERVING_WINDOW_ATTRIBUTE, PipelineSpec, PostgresSink
+from .base import section
 from .merge import LAST_BATCH_ATTRIBUTE, chunks
 
 _ROWS_PER_TRANSACTION = 5_000
@@ -48,6 +49,10 @@ class PostgresServingSink:
             table,
             tuple(value_fields),
         )
+
+    @classmethod
+    def from_spec(cls, spec: PipelineSpec) -> PostgresServingSink:
+        return cls(section(spec, PostgresSink), spec.serving_table, spec.event.value_fields)
 
     def prepare(self) -> None:
         with _connect(self._target) as connection:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from infra.aws.iam import ClusterIdentity, ClusterIdentityArgs
+from infra.aws.stores.dynamodb import node_grants
 from tests.infra.mocks import ACCOUNT_ID, Recording, run_program
 
 STREAM = f"arn:aws:kinesis:us-east-1:{ACCOUNT_ID}:stream/kappa-test-events"
@@ -159,7 +160,7 @@ def test_an_identity_alone_grants_only_what_it_is_given():
                 kms_key_arn=key,
                 read_bucket_arns=["arn:aws:s3:::platform-artifacts"],
                 write_bucket_arns=["arn:aws:s3:::platform-lake"],
-                table_arns=[table],
+                serving_grants=node_grants([table]),
             ),
         )
     )

@@ -3,11 +3,16 @@ DynamoDB's is encrypted and recoverable."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pytest
-from kappa.spec import SERVING_KEY_ATTRIBUTE, SERVING_WINDOW_ATTRIBUTE
+from kappa.spec import SERVING_KEY_ATTRIBUTE, SERVING_WINDOW_ATTRIBUTE, DynamoDbSink
 
-from infra.aws.serving import STORES, Serving, ServingArgs, StoreTable, VersionTable
+from infra.aws.iam import NodeGrant
+from infra.aws.serving import STORES, Serving, ServingArgs
+from infra.aws.stores.dynamodb import node_grants
+from infra.stores import DeclaredStore, SinkContext, StoreScope, StoreTable, VersionTable
 from tests.infra.mocks import Recording, resolve, run_program
 
 KEY = "arn:aws:kms:eu-west-1:123456789012:key/serving-test"
@@ -67,14 +72,23 @@ class StandInStore:
     def __init__(self) -> None:
         self.declared: list[VersionTable] = []
 
-    def declare_table(
-        self, parent: pulumi.Resource, table: VersionTable, args: ServingArgs
-    ) -> StoreTable:
-        self.declared.append(table)
-        return StoreTable(
-            name=pulumi.Output.from_input(table.table_name),
-            arn=pulumi.Output.from_input(f"arn:aws:rds:eu-west-1:123456789012:{table.table_name}"),
-        )
+    def declare(
+        self, scope: StoreScope, tables: Sequence[VersionTable], args: ServingArgs
+    ) -> DeclaredStore[NodeGrant]:
+        self.declared.extend(tables)
+        declared = {
+            table.version: StoreTable(
+                name=pulumi.Output.from_input(table.table_name),
+                id=pulumi.Output.from_input(
+                    f"arn:aws:rds:eu-west-1:123456789012:{table.table_name}"
+                ),
+            )
+            for table in tables
+        }
+        return DeclaredStore(tables=declared, grants=node_grants([]))
+
+    def spec_sink(self, context: SinkContext) -> DynamoDbSink:
+        return DynamoDbSink(table=context.table_base, region=context.region)
 
 
 def test_the_serving_kind_chooses_the_store_that_declares_the_tables(
@@ -90,7 +104,9 @@ def test_the_serving_kind_chooses_the_store_that_declares_the_tables(
         VersionTable(version="v2", resource_name="s-v2", table_name="s-aggregates_v2"),
     ]
     assert recording.of_type("aws:dynamodb/table:Table") == []
-    assert resolve(built[0].arns["v2"]) == "arn:aws:rds:eu-west-1:123456789012:s-aggregates_v2"
+    assert resolve(built[0].table_ids["v2"]) == (
+        "arn:aws:rds:eu-west-1:123456789012:s-aggregates_v2"
+    )
     assert resolve(built[0].live_table) == "s-aggregates_v2"
     assert built[0].kind == "rds"
 

@@ -9,7 +9,7 @@ import pytest
 
 from infra.gcp.serving import Serving, ServingArgs
 from tests.infra.gcp.conftest import CMEK_KEY, GcpStack, agent, named, run_layer
-from tests.infra.mocks import Recording
+from tests.infra.mocks import Recording, resolve, run_program
 
 INSTANCE = "gcp:bigtable/instance:Instance"
 TABLE = "gcp:bigtable/table:Table"
@@ -175,3 +175,42 @@ def test_the_autoscaling_targets_reach_the_cluster():
         "cpuTarget": 50,
         "storageTarget": 4096,
     }
+
+
+def test_the_tables_are_names_and_the_live_table_is_the_live_versions():
+    built: list[Serving] = []
+    run_layer(
+        lambda: built.append(
+            Serving("kappa-test", serving_args(versions=("v1", "v2"), live_version="v2"))
+        )
+    )
+    assert {v: resolve(t) for v, t in built[0].tables.items()} == {
+        "v1": "aggregates_v1",
+        "v2": "aggregates_v2",
+    }
+    assert resolve(built[0].live_table) == "aggregates_v2"
+
+
+def test_the_store_outputs_where_the_tables_are():
+    built: list[Serving] = []
+    recording = run_layer(lambda: built.append(Serving("kappa-test", serving_args())))
+    assert resolve(built[0].outputs) == {
+        "instance": recording.one(INSTANCE).outputs["name"],
+        "column_family": "agg",
+    }
+
+
+def test_a_live_version_outside_the_versions_is_refused():
+    with pytest.raises(ValueError, match="live_version 'v3'"):
+        run_layer(lambda: Serving("kappa-test", serving_args(live_version="v3")))
+
+
+def test_a_kind_without_a_store_is_refused_by_name_before_anything_is_declared():
+    recording = Recording()
+    with pytest.raises(
+        ValueError, match="serving kind 'bigquery' is not built on GCP; built: bigtable"
+    ):
+        run_program(
+            lambda: Serving("kappa-test", serving_args(kind="bigquery")), recording=recording
+        )
+    assert recording.resources == []
