@@ -9,6 +9,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from infra.options import child_options
 from infra.sizing import kinesis_shard_count
 
 
@@ -61,7 +62,7 @@ class Broker(pulumi.ComponentResource):
             kms_key_id=args.kms_key_id,
             shard_level_metrics=["IncomingBytes", "IncomingRecords", "IteratorAgeMilliseconds"],
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=child_options(self, opts, protect=args.protect),
         )
         self.name = stream.name
         self.arn = stream.arn

@@ -26,6 +26,7 @@ from infra.aws.emr_protection import ProtectionRelease
 from infra.aws.policy import EMR_MANAGED_POLICY_TAG
 from infra.aws.tls import in_transit_certificates
 from infra.config import CLOUD_DEFAULTS, cluster_default
+from infra.options import child_options
 
 # Spark's own settings for a long-lived streaming job on reclaimable capacity.
 SPARK_DEFAULTS = {
@@ -113,7 +114,8 @@ class Cluster(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kappa:aws:Cluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._opts = opts
+        child = child_options(self, opts)
         tags = {**args.tags, **EMR_MANAGED_POLICY_TAG}
 
         groups, rules = self._security_groups(name, args, tags)
@@ -171,10 +173,11 @@ class Cluster(pulumi.ComponentResource):
             step_concurrency_level=args.step_concurrency,
             unhealthy_node_replacement=True,
             tags=tags,
-            opts=pulumi.ResourceOptions(
-                parent=self,
+            opts=child_options(
+                self,
+                opts,
                 # EMR validates the groups' rules when it creates the cluster.
-                depends_on=rules,
+                *rules,
                 # Managed scaling moves the core fleet's target; that is not drift.
                 ignore_changes=["coreInstanceFleet.targetOnDemandCapacity"],
             ),
@@ -239,9 +242,9 @@ class Cluster(pulumi.ComponentResource):
                 # Groups reference each other; EMR's rules must go before the groups can.
                 revoke_rules_on_delete=True,
                 tags={**tags, "Name": f"{name}-{role}"},
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=child_options(self, self._opts),
             )
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, self._opts)
         rules: list[pulumi.Resource] = []
 
         def egress(rule: str, role: str, description: str, **target: Any) -> None:
@@ -315,7 +318,7 @@ class Cluster(pulumi.ComponentResource):
             region=args.region,
             bucket=args.artifacts_bucket,
             # The cluster's children, as they always were: the same URNs in deployed stacks.
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, self._opts),
         )
         return pulumi.Output.json_dumps(
             {
@@ -389,8 +392,7 @@ class Cluster(pulumi.ComponentResource):
                 ),
                 "on_demand_specifications": [{"allocation_strategy": ON_DEMAND_ALLOCATION}],
             },
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                ignore_changes=["targetSpotCapacity", "targetOnDemandCapacity"],
+            opts=child_options(
+                self, self._opts, ignore_changes=["targetSpotCapacity", "targetOnDemandCapacity"]
             ),
         )

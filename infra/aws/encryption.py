@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.policy import document, statement
+from infra.options import child_options
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Encryption(pulumi.ComponentResource):
         self, name: str, args: EncryptionArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("kappa:aws:Encryption", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
         account_root = pulumi.Output.format(
@@ -54,7 +55,7 @@ class Encryption(pulumi.ComponentResource):
             deletion_window_in_days=args.deletion_window_days,
             policy=key_policy,
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=child_options(self, opts, protect=args.protect),
         )
         aws.kms.Alias(f"{name}-alias", name=f"alias/{name}", target_key_id=key.key_id, opts=child)
         self.key_arn = key.arn

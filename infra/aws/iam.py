@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.policy import assume_role_policy, document, statement
+from infra.options import child_options
 
 EMR_SERVICE_POLICY_V2 = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
 
@@ -90,7 +91,7 @@ class ClusterIdentity(pulumi.ComponentResource):
         self, name: str, args: ClusterIdentityArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("kappa:aws:ClusterIdentity", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, opts)
         tags = dict(args.tags)
 
         instance_role = aws.iam.Role(

@@ -15,6 +15,7 @@ import pulumi_aws as aws
 
 from infra.artifacts import Artifact, JobBundle, content_key
 from infra.aws.emr_step import EmrStep
+from infra.options import child_options
 from infra.wheelhouse import NODE_PYTHON
 
 # EMR's Kinesis connector ships in the release image (7.1 and later) but is not on Spark's
@@ -29,14 +30,16 @@ def upload(
     bucket: pulumi.Input[str],
     artifact: Artifact,
     parent: pulumi.Resource,
+    opts: pulumi.ResourceOptions | None = None,
 ) -> pulumi.Output[str]:
-    """Upload a built artifact under its content-addressed key; return its s3:// URI."""
+    """Upload a built artifact under its content-addressed key; return its s3:// URI.
+    `opts` are the options `parent` was given (what it waits for, its children wait for)."""
     obj = aws.s3.BucketObjectv2(
         name,
         bucket=bucket,
         key=artifact.key,
         source=pulumi.FileAsset(str(artifact.path)),
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=child_options(parent, opts),
     )
     return pulumi.Output.format("s3://{0}/{1}", obj.bucket, obj.key)
 
@@ -116,8 +119,10 @@ class StreamingJob(pulumi.ComponentResource):
         self, name: str, args: StreamingJobArgs, opts: pulumi.ResourceOptions | None = None
     ):
         super().__init__("kappa:aws:StreamingJob", name, None, opts)
-        package_uri = upload(f"{name}-package", args.artifacts_bucket, args.bundle.package, self)
-        entry_uri = upload(f"{name}-entry", args.artifacts_bucket, args.bundle.entry_point, self)
+        self._opts = opts
+        bundle = args.bundle
+        package_uri = upload(f"{name}-package", args.artifacts_bucket, bundle.package, self, opts)
+        entry_uri = upload(f"{name}-entry", args.artifacts_bucket, bundle.entry_point, self, opts)
         self.bundle_uri = package_uri
         self.spec_uris, self.step_ids = {}, {}
         for version, document in args.specs.items():
@@ -144,7 +149,7 @@ class StreamingJob(pulumi.ComponentResource):
                 stop_timeout_seconds=args.stop_timeout_seconds,
                 profile=args.aws_profile,
                 assume_roles=args.aws_assume_roles,
-                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+                opts=child_options(self, opts, delete_before_replace=True),
             )
             self.spec_uris[version] = spec_uri
             self.step_ids[version] = step.step_id
@@ -164,6 +169,6 @@ class StreamingJob(pulumi.ComponentResource):
             key=key,
             content=document,
             content_type="application/json",
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, self._opts),
         )
         return pulumi.Output.format("s3://{0}/{1}", obj.bucket, obj.key)

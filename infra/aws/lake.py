@@ -14,6 +14,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.policy import deny_insecure_transport, document
+from infra.options import child_options
 
 MIN_DAYS_IN_STANDARD = 30
 MIN_DAYS_IN_STANDARD_IA = 30
@@ -136,6 +137,7 @@ class Lake(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LakeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kappa:aws:Lake", name, None, opts)
+        self._opts = opts
         self.buckets = {}
         for role, plan in _plans(args).items():
             self.buckets[role] = self._secure_bucket(
@@ -152,12 +154,12 @@ class Lake(pulumi.ComponentResource):
     def _secure_bucket(
         self, name: str, plan: _BucketPlan, args: LakeArgs, *, protect: bool
     ) -> aws.s3.Bucket:
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, self._opts)
         bucket = aws.s3.Bucket(
             name,
             force_destroy=args.force_destroy,
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, protect=protect),
+            opts=child_options(self, self._opts, protect=protect),
         )
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
@@ -205,6 +207,6 @@ class Lake(pulumi.ComponentResource):
             f"{name}-tls-only",
             bucket=bucket.id,
             policy=document(deny_insecure_transport(bucket.arn)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access]),
+            opts=child_options(self, self._opts, public_access),
         )
         return bucket

@@ -22,6 +22,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.policy import EMR_MANAGED_POLICY_TAG
+from infra.options import child_options
 
 GATEWAY_ENDPOINTS = ("s3", "dynamodb")
 INTERFACE_ENDPOINTS = ("elasticmapreduce", "kinesis-streams", "kms")
@@ -43,7 +44,8 @@ class Network(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("kappa:aws:Network", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._opts = opts
+        child = child_options(self, opts)
         self.cidr = args.cidr
         tags = dict(args.tags)
         vpc = aws.ec2.Vpc(
@@ -135,7 +137,7 @@ class Network(pulumi.ComponentResource):
         zone: pulumi.Input[str],
         tags: dict[str, str],
     ) -> None:
-        child = pulumi.ResourceOptions(parent=self)
+        child = child_options(self, self._opts)
         gateway = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, tags=tags, opts=child)
         public = aws.ec2.Subnet(
             f"{name}-public",
@@ -160,7 +162,7 @@ class Network(pulumi.ComponentResource):
         # internet gateway; nothing in their inputs says so, hence the explicit order
         # (https://www.pulumi.com/registry/packages/aws/api-docs/ec2/natgateway/ and
         # .../ec2/eip/: "use depends_on to set an explicit dependency on the IGW").
-        after_gateway = pulumi.ResourceOptions(parent=self, depends_on=[gateway])
+        after_gateway = child_options(self, self._opts, gateway)
         address = aws.ec2.Eip(f"{name}-nat", domain="vpc", tags=tags, opts=after_gateway)
         nat = aws.ec2.NatGateway(
             f"{name}-nat",

@@ -17,6 +17,7 @@ from infra.aws.network import Network, NetworkArgs
 from infra.aws.policy import EMR_MANAGED_POLICY_TAG
 from infra.aws.serving import Serving, ServingArgs
 from infra.config import StackConfig
+from infra.options import child_options
 from infra.pipeline import build_spec
 
 BOOTSTRAP_SCRIPT = "emr-bootstrap.sh"
@@ -36,7 +37,8 @@ class Platform(pulumi.ComponentResource):
     ) -> None:
         super().__init__("kappa:aws:Platform", name, None, opts)
         self.config = config
-        child = pulumi.ResourceOptions(parent=self)
+        self._opts = opts
+        child = child_options(self, opts)
         tags = config.tags
 
         if config.general.kms_key:
@@ -96,10 +98,9 @@ class Platform(pulumi.ComponentResource):
         vpc_id, subnet_ids = self._network(name, config)
 
         artifacts = self.lake.names["artifacts"]
-        bootstrap_uri = upload(
-            f"{name}-bootstrap", artifacts, bootstrap_script(BOOTSTRAP_SCRIPT), self
-        )
-        wheelhouse_uri = upload(f"{name}-wheelhouse", artifacts, wheelhouse, self)
+        bootstrap = bootstrap_script(BOOTSTRAP_SCRIPT)
+        bootstrap_uri = upload(f"{name}-bootstrap", artifacts, bootstrap, self, opts)
+        wheelhouse_uri = upload(f"{name}-wheelhouse", artifacts, wheelhouse, self, opts)
 
         lake_arns = self.lake.arns
         identity = ClusterIdentity(
@@ -194,7 +195,7 @@ class Platform(pulumi.ComponentResource):
                     resource_id=subnet,
                     key=tag_key,
                     value=tag_value,
-                    opts=pulumi.ResourceOptions(parent=self),
+                    opts=child_options(self, self._opts),
                 )
             return network.vpc_id, list(network.subnet_ids)
         created = Network(
@@ -206,7 +207,7 @@ class Platform(pulumi.ComponentResource):
                 egress=network.egress,
                 tags=config.tags,
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, self._opts),
         )
         return created.vpc_id, list(created.subnet_ids)
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.gcp.common import child_options, grant_kms, project_number, service_agent
+from infra.gcp.common import grant_kms, project_number, service_agent
+from infra.options import child_options
 
 # Pub/Sub retention, topic and subscription alike: 10 minutes to 31 days.
 MAX_RETENTION_HOURS = 31 * 24

@@ -18,7 +18,6 @@ from pulumi_gcp import dataproc as dp
 from infra.artifacts import Artifact
 from infra.config import CLOUD_DEFAULTS, cluster_default
 from infra.gcp.common import (
-    child_options,
     grant_kms,
     object_uri,
     project_number,
@@ -27,6 +26,7 @@ from infra.gcp.common import (
     upload,
 )
 from infra.gcp.propagation import DEFAULT_PROPAGATION_SECONDS, PropagationWait
+from infra.options import child_options
 
 _GCP = CLOUD_DEFAULTS["gcp"]
 _Flexibility = dp.ClusterClusterConfigPreemptibleWorkerConfigInstanceFlexibilityPolicyArgs

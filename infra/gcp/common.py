@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_gcp as gcp
@@ -111,22 +111,3 @@ def object_uri(obj: gcp.storage.BucketObject) -> pulumi.Output[str]:
 
 def bucket_uri(bucket: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.concat("gs://", bucket)
-
-
-def child_options(
-    parent: pulumi.Resource,
-    opts: pulumi.ResourceOptions | None,
-    *depends_on: pulumi.Resource,
-) -> pulumi.ResourceOptions:
-    """Options for a component's children: parented to it, and waiting for what it waits for.
-
-    Pulumi does not pass a component's depends_on on to its children, so a layer told to
-    wait for the APIs to be enabled would otherwise create its resources right away.
-    """
-    inherited: list[pulumi.Resource] = []
-    given = opts.depends_on if opts is not None else None
-    if isinstance(given, pulumi.Resource):
-        inherited = [given]
-    elif isinstance(given, Sequence):
-        inherited = [r for r in given if isinstance(r, pulumi.Resource)]
-    return pulumi.ResourceOptions(parent=parent, depends_on=[*inherited, *depends_on])

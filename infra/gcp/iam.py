@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.gcp.common import child_options, short_id
+from infra.gcp.common import short_id
+from infra.options import child_options
 
 # roles/dataproc.worker, the role Google suggests for a cluster's service account, also holds
 # storage.objects.* (with getIamPolicy/setIamPolicy) and storage.buckets.get on the whole

@@ -14,7 +14,8 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.artifacts import JobBundle, content_key
-from infra.gcp.common import child_options, object_uri, upload
+from infra.gcp.common import object_uri, upload
+from infra.options import child_options
 from infra.wheelhouse import NODE_PYTHON
 
 SPEC_PREFIX = "specs"

@@ -15,7 +15,8 @@ from typing import Literal
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.gcp.common import bucket_uri, child_options, grant_kms
+from infra.gcp.common import bucket_uri, grant_kms
+from infra.options import child_options
 
 Role = Literal["archive", "checkpoints", "artifacts", "staging", "logs", "dead_letters"]
 ROLES: tuple[Role, ...] = (

@@ -14,7 +14,7 @@ from typing import Literal
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.gcp.common import child_options
+from infra.options import child_options
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from kappa.spec import (
 )
 
 from infra.aws.policy import statement
+from infra.options import child_options
 from infra.stores import DeclaredStore, SinkContext, StoreScope, StoreTable, VersionTable
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class DynamoDbStore:
                 ttl={"attribute_name": SERVING_EXPIRY_ATTRIBUTE, "enabled": True},
                 deletion_protection_enabled=args.deletion_protection,
                 tags={**args.tags, "pipeline-version": table.version},
-                opts=pulumi.ResourceOptions(parent=scope.parent, protect=args.deletion_protection),
+                opts=child_options(scope.parent, scope.opts, protect=args.deletion_protection),
             )
             declared[table.version] = StoreTable(name=resource.name, id=resource.arn)
         return DeclaredStore(tables=declared, grants=node_grants([t.id for t in declared.values()]))

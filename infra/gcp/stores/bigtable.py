@@ -16,7 +16,8 @@ import pulumi
 import pulumi_gcp as gcp
 from kappa.spec import BigtableSink
 
-from infra.gcp.common import child_options, grant_kms, project_number, service_agent, short_id
+from infra.gcp.common import grant_kms, project_number, service_agent, short_id
+from infra.options import child_options
 from infra.stores import DeclaredStore, SinkContext, StoreScope, StoreTable, VersionTable
 
 if TYPE_CHECKING:
