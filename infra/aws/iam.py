@@ -14,7 +14,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.policy import assume_role_policy, document, statement
+from infra.aws.policy import assume_role_policy, document, statement, trust_policy
 from infra.options import child_options
 
 EMR_SERVICE_POLICY_V2 = "arn:aws:iam::aws:policy/service-role/AmazonEMRServicePolicy_v2"
@@ -78,6 +78,11 @@ class ClusterIdentityArgs:
     stream_reader: Literal["python", "emr-connector"] = "python"
     # The serving store's statements (Serving.grants): what the sink calls on its tables.
     serving_grants: Sequence[NodeGrant] = ()
+    # The region of the clusters that may assume the service role (None: any region of the
+    # deploying account), for the trust policy's aws:SourceArn.
+    region: str | None = None
+    # A managed policy that caps both roles, where an organisation requires one.
+    permissions_boundary: pulumi.Input[str] | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -93,11 +98,17 @@ class ClusterIdentity(pulumi.ComponentResource):
         super().__init__("kappa:aws:ClusterIdentity", name, None, opts)
         child = child_options(self, opts)
         tags = dict(args.tags)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        account = aws.get_caller_identity_output(opts=invoke).account_id
+        partition = aws.get_partition_output(opts=invoke).partition
 
         instance_role = aws.iam.Role(
             f"{name}-nodes",
+            # EC2 sets no source context when an instance assumes its profile's role, so the
+            # trust policy cannot narrow it further.
             assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
             description="EMR nodes of this Kappa stack: its stream, buckets, tables, key",
+            permissions_boundary=args.permissions_boundary,
             tags=tags,
             opts=child,
         )
@@ -112,8 +123,25 @@ class ClusterIdentity(pulumi.ComponentResource):
 
         service_role = aws.iam.Role(
             f"{name}-service",
-            assume_role_policy=assume_role_policy("elasticmapreduce.amazonaws.com"),
+            # Confused-deputy protection: EMR may assume the role only for clusters of this
+            # account (and region), as EMR's guide and terraform-aws-emr's service role do
+            # (https://docs.aws.amazon.com/emr/latest/ManagementGuide/iam-emr-role.html).
+            assume_role_policy=trust_policy(
+                "elasticmapreduce.amazonaws.com",
+                {
+                    "StringEquals": {"aws:SourceAccount": account},
+                    "ArnLike": {
+                        "aws:SourceArn": pulumi.Output.format(
+                            "arn:{0}:elasticmapreduce:{1}:{2}:*",
+                            partition,
+                            args.region or "*",
+                            account,
+                        )
+                    },
+                },
+            ),
             description="EMR service role of this Kappa stack",
+            permissions_boundary=args.permissions_boundary,
             tags=tags,
             opts=child,
         )

@@ -114,6 +114,8 @@ class Platform(pulumi.ComponentResource):
                 ],
                 log_arn_prefix=pulumi.Output.concat(lake_arns["logs"], "/", LOG_PREFIX),
                 stream_reader=config.broker.reader,
+                region=config.region,
+                permissions_boundary=config.general.permissions_boundary,
                 serving_grants=self.serving.grants,
                 tags=tags,
             ),

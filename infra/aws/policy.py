@@ -53,6 +53,23 @@ def assume_role_policy(service: str) -> str:
     )
 
 
+def trust_policy(service: str, condition: dict[str, Any]) -> pulumi.Output[str]:
+    """Who may assume a role: `service`, under `condition` (whose values may be Outputs)."""
+    return pulumi.Output.json_dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                    "Condition": condition,
+                }
+            ],
+        }
+    )
+
+
 def deny_insecure_transport(bucket_arn: pulumi.Input[str]) -> dict[str, Any]:
     """Refuse every request that does not arrive over TLS."""
     return {

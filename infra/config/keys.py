@@ -25,6 +25,7 @@ PROJECT = "kappa"
 UNSET_VALUES: dict[str, Any] = {
     "deletionProtection": "auto",
     "kmsKey": "",
+    "permissionsBoundary": "",
     "brokerShards": 0,
     "clusterRelease": "",
     "clusterMasterType": "",

@@ -149,6 +149,15 @@ class GeneralConfig(_Section):
     )
     tags: dict[str, str] = Field(default_factory=dict, alias="tags")
     kms_key: str | None = Field(None, alias="kmsKey")
+    # A managed policy that caps every role the stack creates, where an organisation requires
+    # one on roles its teams create.
+    permissions_boundary: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:iam::(\d{12}|aws):policy/[\w+=,.@/-]+$",
+        alias="permissionsBoundary",
+    )
+
+    only_on: ClassVar[dict[str, Cloud]] = {"permissionsBoundary": "aws"}
 
 
 SECTIONS: dict[str, type[_Section]] = {

@@ -232,6 +232,8 @@ INVALID_AWS: list[tuple[dict[str, Any], str]] = [
     ({"networkEgress": "internet"}, "kappa:networkEgress"),
     ({"tags": {"aws:owner": "me"}}, "kappa:tags.aws:owner"),
     ({"kmsKey": "alias/mine"}, "kappa:kmsKey"),
+    ({"permissionsBoundary": "team-boundary"}, "kappa:permissionsBoundary"),
+    ({"permissionsBoundary": "arn:aws:iam::123456789012:role/x"}, "kappa:permissionsBoundary"),
     ({"kmsKey": "arn:aws:kms:us-east-1:123456789012:key/0f1e2d3c"}, "kappa:kmsKey"),
     (
         {
@@ -361,6 +363,13 @@ def test_a_stack_without_a_cloud_is_refused_by_the_cli():
 def test_the_kinesis_reader_is_refused_on_gcp():
     with pytest.raises(ConfigError, match="brokerReader applies to aws stacks only"):
         run_main({**GCP_BASE, "kappa:brokerReader": "emr-connector"})
+
+
+def test_a_permissions_boundary_is_for_aws_roles_only():
+    boundary = "arn:aws:iam::123456789012:policy/team-boundary"
+    assert parse(permissionsBoundary=boundary).general.permissions_boundary == boundary
+    with pytest.raises(ConfigError, match="permissionsBoundary applies to aws stacks only"):
+        run_main({**GCP_BASE, "kappa:permissionsBoundary": boundary})
 
 
 def test_a_cloud_only_key_set_to_another_value_is_still_refused_on_the_other_cloud():

@@ -108,7 +108,8 @@ class BigtableStore:
             ],
             deletion_protection=args.protect,
             labels=args.labels,
-            opts=child_options(parent, opts, *kms_grants),
+            # Pulumi refuses to delete the serving data too, as on AWS.
+            opts=child_options(parent, opts, *kms_grants, protect=args.protect),
         )
         declared: dict[str, StoreTable] = {}
         grants: list[NodeGrant] = []
@@ -120,7 +121,7 @@ class BigtableStore:
                 instance_name=instance.name,
                 column_families=[gcp.bigtable.TableColumnFamilyArgs(family=args.column_family)],
                 deletion_protection="PROTECTED" if args.protect else "UNPROTECTED",
-                opts=child,
+                opts=child_options(parent, opts, protect=args.protect),
             )
             gcp.bigtable.GCPolicy(
                 f"{version_table.resource_name}-gc",

@@ -122,6 +122,30 @@ def test_roles_are_assumable_only_by_their_service(default_stack: Recording):
     }
 
 
+def test_emr_may_assume_the_service_role_only_for_this_accounts_clusters(default_stack: Recording):
+    """Confused-deputy protection, as EMR's guide and terraform-aws-emr's service role have it
+    (https://docs.aws.amazon.com/emr/latest/ManagementGuide/iam-emr-role.html)."""
+    service = default_stack.named("kappa-test-service", "aws:iam/role:Role")
+    (trust,) = service.json("assumeRolePolicy")["Statement"]
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
+        "ArnLike": {"aws:SourceArn": f"arn:aws:elasticmapreduce:eu-west-1:{ACCOUNT_ID}:*"},
+    }
+
+
+def test_a_permissions_boundary_caps_both_roles_when_the_stack_names_one(
+    default_stack: Recording, aws_stack
+):
+    boundary = "arn:aws:iam::123456789012:policy/team-boundary"
+    roles = aws_stack(permissionsBoundary=boundary).of_type("aws:iam/role:Role")
+    assert {role.name: role.get("permissionsBoundary") for role in roles} == {
+        "kappa-test-nodes": boundary,
+        "kappa-test-service": boundary,
+    }
+    for role in default_stack.of_type("aws:iam/role:Role"):
+        assert not role.get("permissionsBoundary")
+
+
 def test_the_instance_profile_carries_the_role_name(default_stack: Recording):
     profile = default_stack.one("aws:iam/instanceProfile:InstanceProfile")
     assert profile["name"] == profile["role"] == "kappa-test-nodes-physical"

@@ -143,6 +143,8 @@ def test_pulumi_itself_refuses_to_delete_the_gcp_data_outside_dev(gcp_yaml_stack
         assert (bucket, f"kappa-gcp-{role}") not in protected
     assert (topic, "kappa-gcp-events") in protected
     assert (topic, "kappa-gcp-dead-letter") in protected
+    assert ("gcp:bigtable/instance:Instance", "kappa-gcp-serving") in protected
+    assert ("gcp:bigtable/table:Table", "kappa-gcp-v1") in protected
 
 
 def test_a_dev_gcp_stack_protects_nothing():
