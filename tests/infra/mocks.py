@@ -89,9 +89,17 @@ class Recording:
         return found[0]
 
 
+def aws_region() -> str:
+    """The provider's region as the stack configures it, as AWS answers in it: ARNs, zones
+    and the region data source follow it, so a component that ignores it shows. Without one
+    (a component run alone), us-east-1."""
+    return pulumi.Config("aws").get("region") or "us-east-1"
+
+
 def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     """The attributes providers compute and components read back (ARNs, names, ids)."""
     package, _, kind = type_token.partition(":")
+    region = aws_region()
     service = kind.split("/")[0]
     outputs: dict[str, Any] = {}
     if package == "aws":
@@ -105,14 +113,14 @@ def _computed_outputs(type_token: str, name: str, inputs: Mapping[str, Any]) -> 
             kind_name = type_token.rsplit(":", 1)[-1].lower()
             outputs["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:{kind_name}/{physical}"
         elif service == "kinesis":
-            outputs["arn"] = f"arn:aws:kinesis:us-east-1:{ACCOUNT_ID}:stream/{physical}"
+            outputs["arn"] = f"arn:aws:kinesis:{region}:{ACCOUNT_ID}:stream/{physical}"
         elif service == "dynamodb":
-            outputs["arn"] = f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/{physical}"
+            outputs["arn"] = f"arn:aws:dynamodb:{region}:{ACCOUNT_ID}:table/{physical}"
         elif arn_service:
-            outputs["arn"] = f"arn:aws:{arn_service}:us-east-1:{ACCOUNT_ID}:key/{name}-key-id"
+            outputs["arn"] = f"arn:aws:{arn_service}:{region}:{ACCOUNT_ID}:key/{name}-key-id"
             outputs["keyId"] = f"{name}-key-id"
         else:
-            outputs["arn"] = f"arn:aws:{service}:us-east-1:{ACCOUNT_ID}:{name}"
+            outputs["arn"] = f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{name}"
         if service == "emr" and type_token.endswith(":Cluster"):
             outputs["masterPublicDns"] = f"ip-10-64-0-10.{name}.internal"
     elif package == "tls":
@@ -190,9 +198,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
         if token == "aws:index/getRegion:getRegion":
-            return {"name": "us-east-1", "region": "us-east-1"}
+            return {"name": aws_region(), "region": aws_region()}
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            return {"names": ["us-east-1a", "us-east-1b", "us-east-1c"], "zoneIds": []}
+            region = aws_region()
+            return {"names": [f"{region}{zone}" for zone in "abc"], "zoneIds": []}
         if token == "aws:kms/getKey:getKey":
             # A key as `kmsKey` usually names one: enabled, symmetric, customer managed.
             key_arn = str(arguments.get("keyId", ""))

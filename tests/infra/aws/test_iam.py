@@ -10,11 +10,11 @@ from infra.aws.iam import ClusterIdentity, ClusterIdentityArgs
 from infra.aws.stores.dynamodb import node_grants
 from tests.infra.mocks import ACCOUNT_ID, Recording, run_program
 
-STREAM = f"arn:aws:kinesis:us-east-1:{ACCOUNT_ID}:stream/kappa-test-events"
-KEY = f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/kappa-test-key-key-id"
+STREAM = f"arn:aws:kinesis:eu-west-1:{ACCOUNT_ID}:stream/kappa-test-events"
+KEY = f"arn:aws:kms:eu-west-1:{ACCOUNT_ID}:key/kappa-test-key-key-id"
 
 
-TABLE_V1 = f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/kappa-test-aggregates_v1"
+TABLE_V1 = f"arn:aws:dynamodb:eu-west-1:{ACCOUNT_ID}:table/kappa-test-aggregates_v1"
 
 
 def bucket(role: str) -> str:
@@ -155,8 +155,8 @@ def test_every_pipeline_version_table_is_granted(aws_stack):
     recording = aws_stack(pipelineVersions=["v1", "v2"], pipelineLiveVersion="v1")
     granted = statements(recording, "kappa-test-nodes")["ServingTables"]["Resource"]
     assert sorted(granted) == [
-        f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/kappa-test-aggregates_v1",
-        f"arn:aws:dynamodb:us-east-1:{ACCOUNT_ID}:table/kappa-test-aggregates_v2",
+        f"arn:aws:dynamodb:eu-west-1:{ACCOUNT_ID}:table/kappa-test-aggregates_v1",
+        f"arn:aws:dynamodb:eu-west-1:{ACCOUNT_ID}:table/kappa-test-aggregates_v2",
     ]
 
 

@@ -159,7 +159,14 @@ def test_a_brought_key_the_services_refuse_stops_the_stack_before_its_encrypted_
             recording=recording,
             invokes={GET_KEY: {**USABLE_KEY, field: value}},
         )
-    encrypted = ("aws:kinesis/stream:Stream", "aws:s3/bucket:Bucket", "aws:dynamodb/table:Table")
+    # What takes the key waits for its check (an empty bucket may exist by then: its
+    # encryption is a resource of its own, which waits).
+    encrypted = (
+        "aws:kinesis/stream:Stream",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:dynamodb/table:Table",
+        "aws:emr/securityConfiguration:SecurityConfiguration",
+    )
     for token in encrypted:
         assert recording.of_type(token) == [], token
 
@@ -270,3 +277,27 @@ def test_a_bad_aws_role_chain_is_refused_by_key_before_anything_is_declared():
     message = str(refused.value)
     assert "aws:assumeRoles[0].duration: got '5m'; expected a duration from 15m to 12h" in message
     assert "aws:assumeRoles[1].roleArn is required" in message
+
+
+def test_a_stack_outside_the_default_regions_uses_its_region_everywhere():
+    """The mocks answer in the configured region (ARNs, zones), so a component that ignores
+    the stack's region, or hard-codes one, shows here."""
+    region = "ap-southeast-2"
+    recording = run_main({**AWS_BASE, "aws:region": region})
+    zones = {s["availabilityZone"] for s in recording.of_type("aws:ec2/subnet:Subnet")}
+    assert zones == {f"{region}a", f"{region}b"}
+    endpoints = [e["serviceName"] for e in recording.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")]
+    assert endpoints
+    assert all(name.startswith(f"com.amazonaws.{region}.") for name in endpoints)
+    nodes = recording.named("kappa-test-nodes", "aws:iam/rolePolicy:RolePolicy").json("policy")
+    (read,) = [s for s in nodes["Statement"] if s["Sid"] == "ReadStream"]
+    assert read["Resource"] == [f"arn:aws:kinesis:{region}:123456789012:stream/kappa-test-events"]
+    spec = recording.named("kappa-test-v1-spec", "aws:s3/bucketObjectv2:BucketObjectv2")
+    assert f'"region":"{region}"' in spec["content"]
+    command = recording.one("pulumi-python:dynamic/kappa:EmrStep")["command"]
+    assert f"spark.executorEnv.AWS_REGION={region}" in command
+    certificate = recording.one("tls:index/selfSignedCert:SelfSignedCert")
+    assert certificate["dnsNames"] == [f"*.{region}.compute.internal"]
+    service = recording.named("kappa-test-service", "aws:iam/role:Role")
+    (trust,) = service.json("assumeRolePolicy")["Statement"]
+    assert trust["Condition"]["ArnLike"]["aws:SourceArn"].split(":")[3] == region

@@ -204,3 +204,26 @@ def test_an_identity_alone_binds_only_what_it_is_given():
         "platform-events-kappa"
     ]
     assert recording.of_type(TABLE_MEMBER) == []
+
+
+def test_every_grant_to_the_nodes_account_is_one_of_these(default_stack: Recording):
+    """The whole set, binding by binding: a grant added anywhere (objectAdmin on a bucket,
+    publisher on the topic, a project role) fails here."""
+    account = member(default_stack)
+    objects_write, objects_read = "roles/storage.objectUser", "roles/storage.objectViewer"
+    metadata = bucket_metadata_role(default_stack).outputs["name"]
+    granted = set()
+    for grant in default_stack:
+        if "iam" in grant.type.lower() and grant.get("member") == account:
+            target = grant.get("bucket") or grant.get("subscription") or grant.get("table")
+            granted.add((grant.type, grant["role"], target or grant.get("project")))
+    expected = {(PROJECT_MEMBER, node_role(default_stack).outputs["name"], "acme-data")}
+    for role in BUCKET_ROLES:
+        bucket = bucket_name(default_stack, role)
+        write = objects_read if role == "artifacts" else objects_write
+        expected |= {(BUCKET_MEMBER, write, bucket), (BUCKET_MEMBER, metadata, bucket)}
+    expected |= {
+        (SUBSCRIPTION_MEMBER, "roles/pubsub.subscriber", "kappa-test-v1-physical"),
+        (TABLE_MEMBER, "roles/bigtable.user", "aggregates_v1"),
+    }
+    assert granted == expected
