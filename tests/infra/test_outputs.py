@@ -1,4 +1,5 @@
-"""Every stack output is described where it is declared, and the README's table is that list.
+"""Every stack output is described where it is declared, and the outputs table of the
+configuration reference (docs/configuration.md) is that list.
 
 (That the platforms export exactly these names is checked by their own tests:
 tests/infra/aws/test_program.py and tests/infra/gcp/test_platform.py.)
@@ -48,6 +49,6 @@ def test_every_output_has_a_description(name: str):
 
 
 def test_readme_outputs_table_is_the_declared_list():
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "configuration.md").read_text()
     wanted = [readme_row(name, description) for name, description in STACK_OUTPUTS.items()]
     assert readme_outputs_table(readme) == wanted

@@ -1,4 +1,5 @@
-"""The README's code examples run as written, and declare what the README says they do."""
+"""The documentation's code examples (README.md and docs/) run as written, and declare what
+the text says they do."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ STREAM = "aws:kinesis/stream:Stream"
 
 
 def python_examples() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.DOTALL)
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    text = "\n".join(page.read_text() for page in pages)
+    return re.findall(r"```python\n(.*?)```", text, re.DOTALL)
 
 
 def run_example(code: str) -> Recording:
