@@ -10,16 +10,22 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.options import child_options
-from infra.sizing import kinesis_shard_count
+from infra.sizing import KinesisReader, kinesis_readers, kinesis_shard_count
 
 
 @dataclass(frozen=True)
 class BrokerArgs:
+    """Provisioned shards are sized by infra/sizing.py from the ingest and the readers: the
+    job's reader over every pipeline version that runs, plus `read_consumers` outside the
+    pipeline (GetRecords consumers sharing the shards' reads)."""
+
     kms_key_id: pulumi.Input[str]
     mode: Literal["provisioned", "on_demand"] = "provisioned"
     ingest_kib_per_second: int = 1024
     ingest_records_per_second: int = 1000
-    read_consumers: int = 1
+    read_consumers: int = 0
+    pipeline_versions: int = 1
+    reader: KinesisReader = "python"
     headroom_percent: int = 25
     # An explicit count wins over the computed one (e.g. to pre-split for a known peak).
     shards: int | None = None
@@ -39,7 +45,11 @@ class BrokerArgs:
         return kinesis_shard_count(
             ingest_kib_per_second=self.ingest_kib_per_second,
             ingest_records_per_second=self.ingest_records_per_second,
-            read_consumers=self.read_consumers,
+            readers=kinesis_readers(
+                reader=self.reader,
+                pipeline_versions=self.pipeline_versions,
+                outside_consumers=self.read_consumers,
+            ),
             headroom_percent=self.headroom_percent,
         )
 

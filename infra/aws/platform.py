@@ -75,6 +75,8 @@ class Platform(pulumi.ComponentResource):
                 ingest_kib_per_second=broker.ingest_kib_per_second,
                 ingest_records_per_second=broker.ingest_records_per_second,
                 read_consumers=broker.read_consumers,
+                pipeline_versions=len(config.pipeline.versions),
+                reader=broker.reader,
                 headroom_percent=broker.headroom_percent,
                 shards=broker.shards,
                 retention_hours=broker.retention_hours,

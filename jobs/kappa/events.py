@@ -15,9 +15,12 @@ from pyspark.sql import types as T
 
 from .spec import SERVING_KEY_ATTRIBUTE, SERVING_WINDOW_ATTRIBUTE, EventFormat, Windowing
 
-# Columns every source produces.
+# Columns every source produces. RECORD_ID is the record's identity in its source, the same
+# whenever the record is read again (a replayed batch, a redelivery): Kinesis shard and
+# sequence number, the Pub/Sub message id, a file's path and line number.
 PAYLOAD = "payload"
 ARRIVAL_TIME = "arrival_time"
+RECORD_ID = "record_id"
 
 # Columns of a parsed event, whatever the spec calls the fields in the JSON.
 EVENT_ID = "event_id"
@@ -100,8 +103,16 @@ def event_time(text: Column) -> Column:
 
 
 def payload_digest(payload: Column) -> Column:
-    """SHA-256 of a payload (hex): the identity of an event that has no usable id."""
+    """SHA-256 of a payload (hex): tells the dead letters that carry the same bytes."""
     return F.sha2(F.coalesce(payload, F.lit("")), 256)
+
+
+def malformed_id(record_id: Column, payload: Column) -> Column:
+    """The deduplication id of a malformed record: "malformed:" and its identity in the
+    source, or (a source that has none, e.g. a hand-made frame) "malformed:sha256:" and the
+    payload's digest."""
+    identity = F.coalesce(record_id, F.concat(F.lit("sha256:"), payload_digest(payload)))
+    return F.concat(F.lit(MALFORMED_ID_PREFIX), identity)
 
 
 def _blank_text(value: Column) -> Column:
@@ -183,21 +194,26 @@ def _reason(payload: Column, typed: Column, event: EventFormat) -> Column:
 
 
 def parse_events(raw: DataFrame, event: EventFormat) -> DataFrame:
-    """Raw (payload, arrival_time) rows -> parsed events, valid or not.
+    """Raw (payload, arrival_time, record_id) rows -> parsed events, valid or not.
 
-    Output columns: payload, arrival_time, event_id, event_key, event_time, values (struct of
-    the value fields), error. A valid row has a null error. A malformed row keeps its payload
-    and gets the reason in `error`, a null event_time and the id "malformed:<SHA-256 of the
-    payload>". The id is the payload's identity, so a batch replayed after a crash dead-letters
-    the very same rows, and copies of one payload within a batch (a producer's retry) are
-    dead-lettered once. A null event time neither advances the watermark nor is dropped as
-    late by it, and its deduplication state expires as soon as there is a watermark: a copy
-    in a later batch (a Pub/Sub redelivery) is dead-lettered again, with the same id.
+    Output columns: payload, arrival_time, record_id, event_id, event_key, event_time, values
+    (struct of the value fields), error. A valid row has a null error. A malformed row keeps
+    its payload and gets the reason in `error`, a null event_time and the id
+    "malformed:<record_id>" (malformed_id): the record's identity in its source, not its
+    payload's. So two records that carry the same bad bytes (empty records, a producer sending
+    one broken body again and again) are two dead letters, while the same record read twice
+    within a batch (a redelivery) is one, and a batch replayed after a crash dead-letters the
+    very same rows. A null event time neither advances the watermark nor is dropped as late by
+    it, and deduplication keeps the id only until the end of the batch once there is a
+    watermark (see deduplicate): the same record redelivered in a later batch (Pub/Sub) is
+    dead-lettered again, with the same record_id.
     """
     typed = F.from_json(
         F.col(PAYLOAD), _typed_schema(event), {"columnNameOfCorruptRecord": _CORRUPT}
     )
-    parsed = raw.select(F.col(PAYLOAD), F.col(ARRIVAL_TIME), typed.alias("_typed"))
+    parsed = raw.select(
+        F.col(PAYLOAD), F.col(ARRIVAL_TIME), F.col(RECORD_ID), typed.alias("_typed")
+    )
     fields = F.col("_typed")
     valid = _well_formed(fields, event)
     # Both tests agree (tests/jobs/test_events.py); should they ever not, the event is still
@@ -208,8 +224,9 @@ def parse_events(raw: DataFrame, event: EventFormat) -> DataFrame:
     return parsed.select(
         PAYLOAD,
         ARRIVAL_TIME,
+        RECORD_ID,
         F.when(valid, fields[event.id_field])
-        .otherwise(F.concat(F.lit(MALFORMED_ID_PREFIX), payload_digest(F.col(PAYLOAD))))
+        .otherwise(malformed_id(F.col(RECORD_ID), F.col(PAYLOAD)))
         .alias(EVENT_ID),
         F.when(valid, fields[event.key_field]).alias(EVENT_KEY),
         F.when(valid, event_time(fields[event.time_field])).alias(EVENT_TIME),
@@ -219,19 +236,31 @@ def parse_events(raw: DataFrame, event: EventFormat) -> DataFrame:
 
 
 def deduplicate(parsed: DataFrame, windowing: Windowing) -> DataFrame:
-    """Drop repeated event ids within the watermark (sources are at-least-once)."""
+    """Drop repeated event ids within the watermark (sources are at-least-once).
+
+    Spark keeps each id it lets through with an expiry of its event time plus the watermark
+    delay, and drops the ids whose expiry the watermark has passed at the end of every batch.
+    A malformed row has no event time: Spark reads the null as 0 (1970-01-01), so its id
+    expires at 1970 plus the delay, i.e. at the end of its own batch as soon as any valid
+    event has set a watermark. The state therefore holds the valid ids of about two
+    watermarks of event time and no malformed id past its batch, however long the run
+    (tests/jobs/test_deduplication_state.py). Only a new query has no watermark until its
+    first valid event: the malformed ids it reads before that stay until then, one per record.
+    """
     return parsed.withWatermark(
         EVENT_TIME, f"{windowing.watermark_seconds} seconds"
     ).dropDuplicatesWithinWatermark([EVENT_ID])
 
 
 def dead_letters(events: DataFrame, pipeline_version: str) -> DataFrame:
+    """One row per malformed record: its payload, the reason, its identity in the source
+    (the same record redelivered in a later batch carries the same record_id) and the
+    payload's SHA-256 (tells the records that carry the same bytes)."""
     return events.where(F.col(ERROR).isNotNull()).select(
         F.col(PAYLOAD),
         F.col(ERROR).alias("reason"),
-        # Recognises the same payload dead-lettered again in a later batch (a redelivery).
-        # A malformed row's id is the prefix and this digest (parse_events): not hashed again.
-        F.col(EVENT_ID).substr(len(MALFORMED_ID_PREFIX) + 1, 64).alias("payload_sha256"),
+        F.col(RECORD_ID),
+        payload_digest(F.col(PAYLOAD)).alias("payload_sha256"),
         F.col(ARRIVAL_TIME),
         F.current_timestamp().alias("detected_at"),
         F.lit(pipeline_version).alias("pipeline_version"),

@@ -150,17 +150,7 @@ def compare(
     if differing:
         problems.append(f"serving: {len(differing)} values differ: {_examples(differing)}")
 
-    sent_bad = Counter(m.payload for m in truth.malformed)
-    lettered = Counter(str(d.get("payload")) for d in dead_letters)
-    if missing_letters := sent_bad - lettered:
-        problems.append(f"dead letters: {sum(missing_letters.values())} malformed events missing")
-    if extra_letters := lettered - sent_bad:
-        problems.append(
-            f"dead letters: {sum(extra_letters.values())} more than were sent malformed: "
-            f"{_examples(extra_letters)}"
-        )
-    if unexplained := [d for d in dead_letters if not d.get("reason")]:
-        problems.append(f"dead letters: {len(unexplained)} without a reason")
+    problems += _dead_letter_problems(truth, dead_letters)
 
     archived = Counter(archived_ids)
     if doubled := [i for i, n in archived.items() if n > 1]:
@@ -171,6 +161,36 @@ def compare(
         problems.append(f"archive: {len(missing_ids)} events missing: {_examples(missing_ids)}")
     if extra_ids := archived.keys() - truth.archived_ids:
         problems.append(f"archive: {len(extra_ids)} unexpected events: {_examples(extra_ids)}")
+    return problems
+
+
+def _dead_letter_problems(truth: Truth, dead_letters: list[dict[str, Any]]) -> list[str]:
+    """Per record: every malformed record sent is one dead letter, also when several carry the
+    same bytes. The records are told apart by their identity in the broker (record_id), which
+    the truth cannot know, so the payloads of the dead-lettered records are compared with the
+    payloads sent, as multisets."""
+    problems = []
+    records = Counter(str(d.get("record_id") or "") for d in dead_letters)
+    if anonymous := records.pop("", 0):
+        problems.append(f"dead letters: {anonymous} without the record's identity (record_id)")
+    if twice := {r: n for r, n in records.items() if n > 1}:
+        problems.append(
+            f"dead letters: {len(twice)} record(s) dead-lettered more than once: {_examples(twice)}"
+        )
+    sent_bad = Counter(m.payload for m in truth.malformed)
+    lettered = Counter(str(d.get("payload")) for d in dead_letters)
+    if missing_letters := sent_bad - lettered:
+        problems.append(
+            f"dead letters: {sum(missing_letters.values())} malformed records missing: "
+            f"{_examples(missing_letters)}"
+        )
+    if extra_letters := lettered - sent_bad:
+        problems.append(
+            f"dead letters: {sum(extra_letters.values())} more than were sent malformed: "
+            f"{_examples(extra_letters)}"
+        )
+    if unexplained := [d for d in dead_letters if not d.get("reason")]:
+        problems.append(f"dead letters: {len(unexplained)} without a reason")
     return problems
 
 
@@ -533,8 +553,9 @@ def summary(report: RunReport) -> str:
         f"events sent         {truth.sent:>7}   ({truth.valid} unique on time, "
         f"{truth.duplicates} duplicates, {len(truth.malformed)} malformed, {truth.late} late)",
         f"archived            {len(report.archived_ids):>7}   events (valid, each once)",
-        f"dead-lettered       {len(report.dead_letters):>7}   "
-        + ("; ".join(f"{n} x {r}" for r, n in sorted(reasons.items())) or ""),
+        f"dead-lettered       {len(report.dead_letters):>7}   records "
+        f"({len({str(d.get('payload')) for d in report.dead_letters})} distinct payloads)"
+        + (": " + "; ".join(f"{n} x {r}" for r, n in sorted(reasons.items())) if reasons else ""),
         f"deduplicated        {metrics.duplicates_dropped if spark_says else 'n/a':>7}   "
         f"repeats dropped by the job (Spark's metrics)",
         f"late, dropped       {metrics.late_dropped if spark_says else 'n/a':>7}   "
@@ -555,7 +576,8 @@ def summary(report: RunReport) -> str:
         lines.append(
             f"check               OK: the serving store equals the truth "
             f"({len(truth.aggregates)} key-windows; {'; '.join(totals)}); every "
-            "malformed event dead-lettered, every valid one archived once"
+            f"malformed record dead-lettered once ({len(truth.malformed)}), every valid one "
+            "archived once"
         )
     else:
         lines.append("check               FAILED:")

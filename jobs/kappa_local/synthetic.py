@@ -29,7 +29,17 @@ class Kind(StrEnum):
 
 
 # Each kind of malformed payload, so that the dead letters show every reason the job gives.
-MALFORMED_KINDS = ("truncated_json", "not_an_object", "missing_value", "bad_time", "bad_value")
+# All but "repeated_body" carry their event id, so each is unique; "repeated_body" is one
+# broken body sent again and again, as a faulty producer does: each record is a dead letter.
+MALFORMED_KINDS = (
+    "truncated_json",
+    "not_an_object",
+    "missing_value",
+    "bad_time",
+    "bad_value",
+    "repeated_body",
+)
+REPEATED_BODY = '{"broken": '
 
 # On-time events arrive up to 2 s out of order, as events from many producers do.
 _JITTER_MS = 2_000
@@ -124,7 +134,10 @@ def _document(
 
 
 def _malformed_payload(kind: str, document: dict[str, Any], fmt: EventFormat) -> str:
-    """A payload the job must reject; each carries the event id, so each is unique."""
+    """A payload the job must reject; each carries the event id, so each is unique, but for
+    the repeated body."""
+    if kind == "repeated_body":
+        return REPEATED_BODY
     if kind == "truncated_json":
         text = json.dumps(document)
         return text[: len(text) // 2]

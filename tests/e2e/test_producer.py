@@ -28,7 +28,15 @@ from kappa_local.producer import (
     target_from_outputs,
 )
 from kappa_local.stand_ins import free_port, go_emulator, moto_server
-from kappa_local.synthetic import Kind, Message, Mix, generate, truth_of, window_start
+from kappa_local.synthetic import (
+    REPEATED_BODY,
+    Kind,
+    Message,
+    Mix,
+    generate,
+    truth_of,
+    window_start,
+)
 
 START = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 REGION = "eu-west-1"
@@ -92,9 +100,14 @@ def test_late_events_are_older_than_the_watermark_before_the_first_event() -> No
     assert min(m.event_time_ms for m in on_time) >= START.timestamp() * 1000 - 2_000
 
 
-def test_malformed_payloads_are_unique_and_not_valid_events() -> None:
+def test_malformed_payloads_are_unique_but_the_repeated_body_and_never_valid_events() -> None:
     malformed = [m for m in generate(MIX, START) if m.kind is Kind.MALFORMED]
-    assert len({m.payload for m in malformed}) == len(malformed)
+    repeated = [m for m in malformed if m.malformed_kind == "repeated_body"]
+    unique = [m for m in malformed if m.malformed_kind != "repeated_body"]
+    # One broken body sent many times: distinct records with the same bytes.
+    assert len(repeated) > 1
+    assert {m.payload for m in repeated} == {REPEATED_BODY}
+    assert len({m.payload for m in unique}) == len(unique)
     for message in malformed:
         try:
             document = json.loads(message.payload)

@@ -1,13 +1,16 @@
+"""The shard arithmetic (infra/sizing.py): writes, records and the reads of every reader."""
+
 import pytest
 
-from infra.sizing import kinesis_shard_count
+from infra.aws.broker import BrokerArgs
+from infra.sizing import KINESIS_READ_PASSES, kinesis_readers, kinesis_shard_count
 
 
 def shards(kib: int = 100, records: int = 100, consumers: int = 1, headroom: int = 0) -> int:
     return kinesis_shard_count(
         ingest_kib_per_second=kib,
         ingest_records_per_second=records,
-        read_consumers=consumers,
+        readers=consumers,
         headroom_percent=headroom,
     )
 
@@ -39,3 +42,41 @@ def test_headroom_is_applied_before_rounding_up():
 @pytest.mark.parametrize("kib", [1, 1023, 1024])
 def test_never_fewer_than_one_shard(kib: int):
     assert shards(kib=kib) >= 1
+
+
+def test_each_reader_reads_each_record_once():
+    # tests/jobs/test_kinesis_source.py counts what the job's reader fetches against this.
+    assert KINESIS_READ_PASSES == {"python": 1, "emr-connector": 1}
+
+
+def test_readers_are_the_passes_of_every_running_version_plus_outside_consumers():
+    assert kinesis_readers() == 1
+    assert kinesis_readers(pipeline_versions=2) == 2
+    assert kinesis_readers(reader="emr-connector", pipeline_versions=3, outside_consumers=2) == 5
+
+
+@pytest.mark.parametrize(("versions", "outside"), [(0, 0), (1, -1)])
+def test_readers_need_a_version_and_no_negative_consumers(versions: int, outside: int):
+    with pytest.raises(ValueError, match="pipeline_versions"):
+        kinesis_readers(pipeline_versions=versions, outside_consumers=outside)
+
+
+def _broker_shards(**args: int | str) -> int | None:
+    base = {"ingest_kib_per_second": 3 * 1024, "ingest_records_per_second": 100}
+    return BrokerArgs(kms_key_id="key", headroom_percent=0, **{**base, **args}).shard_count
+
+
+def test_a_version_replaying_beside_the_live_one_doubles_the_reads():
+    # 3 MiB/s in needs three shards to write; read by one version, 3 MiB/s of reads fit in
+    # them, read by two (the Kappa replay), 6 MiB/s need three as well, and a third reader
+    # outside the pipeline makes 9 MiB/s: five shards.
+    assert _broker_shards() == 3
+    assert _broker_shards(pipeline_versions=2) == 3
+    assert _broker_shards(pipeline_versions=2, read_consumers=1) == 5
+
+
+def test_the_broker_counts_no_outside_consumer_unless_told():
+    assert BrokerArgs(kms_key_id="key").read_consumers == 0
+    # 1.5 MiB/s read once: the writes decide (two shards), not a phantom second reader.
+    assert _broker_shards(ingest_kib_per_second=1536, ingest_records_per_second=100) == 2
+    assert _broker_shards(ingest_kib_per_second=1536, read_consumers=2) == 3

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,15 +14,20 @@ from kappa import events
 from kappa.spec import EventFormat
 from pyspark.sql import functions as F
 
+from tests.jobs.listed import listed_stream
 from tests.jobs.support import EVENT_FORMAT, WINDOWING, generate, serving_view, truth
 
 pytestmark = pytest.mark.spark
 
 
-def _raw(spark: Any, payloads: Sequence[str | None]) -> Any:
+def _raw(
+    spark: Any, payloads: Sequence[str | None], record_ids: Sequence[str | None] | None = None
+) -> Any:
+    """Rows as a source yields them; record n is "r<n>" unless the ids are given."""
+    ids = record_ids if record_ids is not None else [f"r{n}" for n in range(len(payloads))]
     return spark.createDataFrame(
-        [(p, datetime(2026, 11, 25, tzinfo=UTC)) for p in payloads],
-        "payload string, arrival_time timestamp",
+        [(p, datetime(2026, 11, 25, tzinfo=UTC), i) for p, i in zip(payloads, ids, strict=True)],
+        "payload string, arrival_time timestamp, record_id string",
     )
 
 
@@ -70,21 +76,70 @@ def test_malformed_events_get_a_reason_naming_what_is_wrong(spark: Any) -> None:
     assert reasons == payloads
 
 
-def test_malformed_rows_have_null_event_time_and_the_payloads_digest_as_id(spark: Any) -> None:
+def test_malformed_rows_have_null_event_time_and_their_record_identity_as_id(
+    spark: Any,
+) -> None:
     payloads = ["{bad", "{bad", "{worse"]
-    rows = events.parse_events(_raw(spark, payloads), EVENT_FORMAT).collect()
-    assert all(row["event_time"] is None for row in rows)
-    # The same bytes always get the same id: replays and redeliveries are recognisable.
-    assert [row["event_id"] for row in rows] == [
-        events.MALFORMED_ID_PREFIX + hashlib.sha256(p.encode()).hexdigest() for p in payloads
+    rows = events.parse_events(_raw(spark, payloads, ["s:1", "s:2", "s:3"]), EVENT_FORMAT)
+    assert all(row["event_time"] is None for row in rows.collect())
+    # Two records with the same bytes are two records; each is known again by its identity.
+    assert [row["event_id"] for row in rows.collect()] == [
+        "malformed:s:1",
+        "malformed:s:2",
+        "malformed:s:3",
     ]
 
 
-def test_dead_letters_carry_the_payloads_digest(spark: Any) -> None:
-    parsed = events.parse_events(_raw(spark, ["{bad", _event()]), EVENT_FORMAT)
-    [letter] = events.dead_letters(parsed, "v1").collect()
-    assert (letter["payload"], letter["reason"]) == ("{bad", "invalid JSON")
-    assert letter["payload_sha256"] == hashlib.sha256(b"{bad").hexdigest()
+def test_a_malformed_row_without_a_record_identity_is_known_by_its_payload(spark: Any) -> None:
+    [row] = events.parse_events(_raw(spark, ["{bad"], [None]), EVENT_FORMAT).collect()
+    assert row["event_id"] == "malformed:sha256:" + hashlib.sha256(b"{bad").hexdigest()
+
+
+def test_records_with_the_same_bad_payload_are_each_kept_and_a_redelivery_dropped(
+    spark: Any, tmp_path: Path
+) -> None:
+    """Empty records and a producer repeating one broken body are distinct records; the same
+    record read twice within a batch (same identity) is one. Deduplication only runs on a
+    stream, so this one micro-batch comes from a listed source."""
+    millis = 1_795_601_103_000
+    batch = [
+        ("", millis, "s:1"),
+        ("", millis, "s:2"),
+        ("{broken", millis, "s:3"),
+        ("{broken", millis, "s:4"),
+        ("{broken", millis, "s:3"),  # s:3 again: a redelivery
+        (_event(), millis, "s:5"),
+    ]
+    parsed = events.parse_events(listed_stream(spark, [batch]), EVENT_FORMAT)
+    kept: list[Any] = []
+    query = (
+        events.deduplicate(parsed, WINDOWING)
+        .writeStream.option("checkpointLocation", str(tmp_path))
+        .foreachBatch(lambda frame, _: kept.extend(frame.where("error IS NOT NULL").collect()))
+        .start()
+    )
+    try:
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    assert sorted((row["record_id"], row["payload"]) for row in kept) == [
+        ("s:1", ""),
+        ("s:2", ""),
+        ("s:3", "{broken"),
+        ("s:4", "{broken"),
+    ]
+
+
+def test_dead_letters_carry_the_record_identity_and_the_payloads_digest(spark: Any) -> None:
+    parsed = events.parse_events(
+        _raw(spark, ["{bad", _event(), "{bad"], ["s:1", "s:2", "s:3"]), EVENT_FORMAT
+    )
+    letters = events.dead_letters(parsed, "v1").collect()
+    assert [(d["record_id"], d["payload"], d["reason"]) for d in letters] == [
+        ("s:1", "{bad", "invalid JSON"),
+        ("s:3", "{bad", "invalid JSON"),
+    ]
+    assert {d["payload_sha256"] for d in letters} == {hashlib.sha256(b"{bad").hexdigest()}
 
 
 _INSTANT = datetime(2026, 11, 25, 10, 5, 3, 250_000, tzinfo=UTC)

@@ -113,7 +113,7 @@ def test_malformed_duplicate_and_late_events(
     late_counts, writer = _process(
         spark,
         spec,
-        # A malformed payload sent twice has one identity, its digest: one dead letter.
+        # The same malformed payload in two records (lines) is two dead letters.
         [*_jsons(first), *_jsons(first[:10]), *MALFORMED, "{not json"],
         [*_jsons(second), *_jsons(first[10:20])],
         _jsons(late),
@@ -123,7 +123,12 @@ def test_malformed_duplicate_and_late_events(
     assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), expected)
     dead = _dead_letters(spec)
     assert {d["payload"]: d["reason"] for d in dead} == MALFORMED
-    assert len(dead) == len(MALFORMED)
+    first_bad_line = len(first) + 10 + 1
+    lines = range(first_bad_line, first_bad_line + len(MALFORMED) + 1)
+    assert sorted((d["record_id"].rsplit("/", 1)[-1], d["payload"]) for d in dead) == sorted(
+        (f"1.json:{line}", payload)
+        for line, payload in zip(lines, [*MALFORMED, "{not json"], strict=True)
+    )
     assert all(d["pipeline_version"] == "mdl" for d in dead)
     assert sum(late_counts.values()) == len(late)
     assert _archived(spark, spec) == sorted(e.event_id for e in first + second)
@@ -278,6 +283,7 @@ def test_a_batch_replayed_after_a_crash_counts_nothing_twice(
         (Path(spec.checkpoint_location) / "commits").glob("[0-9]*"), key=lambda p: int(p.name)
     )
     last = commits[-1]
+    letters_before_the_crash = _dead_letters(spec)
     last.unlink()
     last.with_name(f".{last.name}.crc").unlink(missing_ok=True)  # Hadoop's checksum beside it
     query, writer = pipeline.start(spark, spec, trigger_seconds=0.5)
@@ -293,7 +299,12 @@ def test_a_batch_replayed_after_a_crash_counts_nothing_twice(
         serving_view(serving.read_rows(spec.serving_table)), truth(first + second + third)
     )
     assert _archived(spark, spec) == sorted(e.event_id for e in first + second + third)
-    assert len(_dead_letters(spec)) == 2
+    # The replayed batch dead-lettered the same record (file and line), in place of its own.
+    replayed = [{k: d[k] for k in ("record_id", "payload")} for d in _dead_letters(spec)]
+    assert replayed == [
+        {k: d[k] for k in ("record_id", "payload")} for d in letters_before_the_crash
+    ]
+    assert len(replayed) == 2
 
 
 def test_a_batchs_writes_run_at_once_in_the_query_job_group(spark: Any, tmp_path: Path) -> None:

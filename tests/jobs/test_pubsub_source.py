@@ -93,8 +93,12 @@ def _reader(subscription: str, state: Path, **options: str) -> PubSubStreamReade
     return PubSubStreamReader({**defaults, **options})
 
 
+def _rows(reader: PubSubStreamReader, start: dict, end: dict) -> list[tuple[Any, ...]]:
+    return [tuple(row) for part in reader.partitions(start, end) for row in reader.read(part)]
+
+
 def _read(reader: PubSubStreamReader, start: dict, end: dict) -> list[str]:
-    return [payload for part in reader.partitions(start, end) for payload, _ in reader.read(part)]
+    return [payload for payload, *_ in _rows(reader, start, end)]
 
 
 def _stored_ack_ids(state: Path, batch: int) -> list[str]:
@@ -111,6 +115,41 @@ def test_pulled_messages_are_kept_as_a_replayable_batch(clients: Any, tmp_path: 
     assert sorted(_read(reader, start, end)) == ["m1", "m2", "m3"]
     assert sorted(_read(reader, start, end)) == ["m1", "m2", "m3"]  # a replay reads the same
     assert reader.latestOffset() == {"batch": 0}  # nothing new: no new batch
+
+
+def test_each_message_is_identified_by_its_message_id(clients: Any, tmp_path: Path) -> None:
+    """Messages with the same bytes are told apart; a replayed batch gives the same ids, and so
+    does a redelivery (its lease lapsed before Spark committed the batch)."""
+    publisher, subscriber = clients
+    topic, subscription = _subscription(clients)
+    ids = [publisher.publish(topic, b"{broken").result() for _ in range(3)]
+    reader = _reader(subscription, tmp_path)
+    start = reader.initialOffset()
+    end = reader.latestOffset()
+    rows = _rows(reader, start, end)
+    assert sorted((payload, record_id) for payload, _, record_id in rows) == sorted(
+        ("{broken", message_id) for message_id in ids
+    )
+    assert _rows(reader, start, end) == rows
+    subscriber.modify_ack_deadline(
+        request={
+            "subscription": subscription,
+            "ack_ids": _stored_ack_ids(tmp_path, 0),
+            "ack_deadline_seconds": 0,
+        }
+    )
+    redelivered = _rows(reader, end, reader.latestOffset())
+    assert sorted(record_id for *_, record_id in redelivered) == sorted(ids)
+
+
+def test_a_batch_stored_without_message_ids_is_still_read(clients: Any, tmp_path: Path) -> None:
+    """Batches stored by the reader before it kept message ids: their records have none."""
+    reader = _reader("projects/test-project/subscriptions/none", tmp_path)
+    batch = tmp_path / "batches" / f"{0:012d}.json"
+    batch.parent.mkdir(parents=True)
+    batch.write_text(json.dumps({"ack_ids": ["a"], "messages": [["{broken", 1_795_601_103_000]]}))
+    [(payload, _, record_id)] = _rows(reader, {"batch": -1}, {"batch": 0})
+    assert (payload, record_id) == ("{broken", None)
 
 
 def test_messages_are_acknowledged_only_when_spark_commits(clients: Any, tmp_path: Path) -> None:

@@ -1,8 +1,17 @@
-"""Sources: each yields a streaming DataFrame of (payload string, arrival_time timestamp).
+"""Sources: each yields a streaming DataFrame of (payload string, arrival_time timestamp,
+record_id string).
 
 Chosen by spec.source.kind. `arrival_time` is when the broker received the event (Kinesis
 approximate arrival, Pub/Sub publish time, file modification time); it travels with dead
-letters and the archive for diagnosis.
+letters and the archive for diagnosis. `record_id` is the record's identity in its source,
+the same every time the record is read (a replayed batch, a redelivery) and different for
+two records whatever their bytes: "<shard id>:<sequence number>" (the job's Kinesis reader),
+"<partition key>:<sequence number>" (EMR's connector, which has no shard column; Kinesis
+numbers records uniquely per partition key within a shard, and a key's records in a child
+shard follow its parent's; records a producer aggregated with the KPL share a sequence
+number, and the connector does not expose their subsequence number), the Pub/Sub message id,
+"<file path>:<line number>" (files). Malformed records are deduplicated by it
+(events.parse_events).
 """
 
 from __future__ import annotations
@@ -13,8 +22,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .. import objects
-from ..events import ARRIVAL_TIME, PAYLOAD
+from ..events import ARRIVAL_TIME, PAYLOAD, RECORD_ID
 from ..spec import FilesSource, KinesisSource, PipelineSpec, PubSubSource
+
+# Spark's text source ends a line at \n, \r\n or \r.
+_LINE_BREAK = r"\r\n|\r|\n"
 
 
 class SourceConfigError(ValueError):
@@ -72,12 +84,26 @@ def _files(spark: SparkSession, source: FilesSource, spec: PipelineSpec) -> Data
             f"the files source reads every file in {source.path}; starting_position "
             f"{_starting_position(spec)!r} is only supported by kinesis and pubsub"
         )
-    reader = spark.readStream.format("text")
+    # Whole files, cut into lines here: Spark's line reader has no line number, and a line's
+    # identity must not depend on how Spark splits files into tasks. So a file is read by one
+    # task and must fit in a string (2 GB); this source is for local runs and backfills.
+    reader = spark.readStream.format("text").option("wholetext", "true")
     if source.max_files_per_trigger:
         reader = reader.option("maxFilesPerTrigger", source.max_files_per_trigger)
-    return reader.load(source.path).select(
-        F.col("value").alias(PAYLOAD),
+    files = reader.load(source.path).select(
+        F.split("value", _LINE_BREAK).alias("lines"),
+        F.col("_metadata.file_path").alias("path"),
         F.col("_metadata.file_modification_time").alias(ARRIVAL_TIME),
+    )
+    # The text after a file's last line break is a line only if it is not empty, as Spark's
+    # line reader has it.
+    lines = F.when(
+        F.element_at("lines", -1) == "", F.slice("lines", 1, F.size("lines") - 1)
+    ).otherwise(F.col("lines"))
+    numbered = files.select(F.posexplode(lines).alias("index", PAYLOAD), "path", ARRIVAL_TIME)
+    line_number = (F.col("index") + 1).cast("string")
+    return numbered.select(
+        PAYLOAD, ARRIVAL_TIME, F.concat_ws(":", "path", line_number).alias(RECORD_ID)
     )
 
 
@@ -115,5 +141,8 @@ def _emr_kinesis(spark: SparkSession, source: KinesisSource, spec: PipelineSpec)
         .select(
             F.col("data").cast("string").alias(PAYLOAD),
             F.col("approximateArrivalTimestamp").alias(ARRIVAL_TIME),
+            # The connector's schema (data, streamName, partitionKey, sequenceNumber,
+            # approximateArrivalTimestamp; awslabs/spark-sql-kinesis-connector) has no shard id.
+            F.concat_ws(":", "partitionKey", "sequenceNumber").alias(RECORD_ID),
         )
     )

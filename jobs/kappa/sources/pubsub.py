@@ -27,7 +27,7 @@ from ..spec import DEFAULT_REPLAY_WINDOW_SECONDS
 from .planned import PlannedOffsets
 
 NAME = "kappa-pubsub"
-SCHEMA = "payload string, arrival_time timestamp"
+SCHEMA = "payload string, arrival_time timestamp, record_id string"
 
 _PULL_LIMIT = 1_000  # messages one Pull returns at most
 _ACK_LIMIT = 1_000  # ack ids per Acknowledge / ModifyAckDeadline request (request size cap)
@@ -176,6 +176,8 @@ class PubSubStreamReader(DataSourceStreamReader):
                     [
                         message.data.decode("utf-8", errors="replace"),
                         int(message.publish_time.timestamp() * 1000),
+                        # The same on every redelivery of the message: its identity.
+                        message.message_id,
                     ]
                 )
                 ack_ids.append(item.ack_id)
@@ -211,11 +213,14 @@ class PubSubStreamReader(DataSourceStreamReader):
         first, last = int(start["batch"]) + 1, int(end["batch"])
         return [PubSubBatch(self._batch_uri(n)) for n in range(first, last + 1)]
 
-    def read(self, partition: InputPartition) -> Iterator[tuple[str, datetime]]:
+    def read(self, partition: InputPartition) -> Iterator[tuple[str, datetime, str | None]]:
         assert isinstance(partition, PubSubBatch)
         document = json.loads(objects.read_bytes(partition.uri))
-        for data, publish_millis in document["messages"]:
-            yield data, datetime.fromtimestamp(publish_millis / 1000, tz=UTC)
+        for data, publish_millis, *message_id in document["messages"]:
+            # A batch stored by an earlier version of the reader has no message ids: its
+            # malformed records are then told apart by their payloads (events.malformed_id).
+            record_id = message_id[0] if message_id else None
+            yield data, datetime.fromtimestamp(publish_millis / 1000, tz=UTC), record_id
 
     def commit(self, end: dict) -> None:
         last = int(end["batch"])
