@@ -224,7 +224,39 @@ def kinesis_rounds(spark: Any, args: argparse.Namespace, work: Path, endpoint: s
         return through_reader(spark, NAME, options, work / "kinesis" / label / "checkpoint")
 
     _rounds(args.rounds, args.events, lambda: raw_kinesis(client), reader, figures)
+    seconds = driver_cpu_of_the_kinesis_reader(endpoint, args, work)
+    print(
+        f"kinesis: the reader's own CPU on the driver (planning and hand-over, run without "
+        f"Spark): {seconds / args.events * 1e6:.0f} us a record, so one driver reads at most "
+        f"{args.events / seconds:,.0f} records/s however fast the broker",
+        flush=True,
+    )
     return figures
+
+
+def driver_cpu_of_the_kinesis_reader(endpoint: str, args: argparse.Namespace, work: Path) -> float:
+    """CPU seconds the reader spends on the driver for the whole stream: every latestOffset()
+    (GetRecords, Arrow encoding, the background read-ahead) and partitions(), as Spark calls
+    them, in this process; the executors' part (opening the Arrow stream) is left out."""
+    from kappa.sources.kinesis import KinesisStreamReader
+
+    reader = KinesisStreamReader(
+        {
+            "stream_name": STREAM,
+            "region": REGION,
+            "endpoint_url": endpoint,
+            "starting_position": "earliest",
+            "max_records_per_shard": str(args.max_records_per_shard),
+            "state_uri": str(work / "kinesis" / "driver-cpu"),
+        }
+    )
+    cpu = time.process_time()
+    start = reader.initialOffset()
+    while (end := reader.latestOffset()) != start:
+        reader.partitions(start, end)
+        start = end
+    reader.stop()
+    return time.process_time() - cpu
 
 
 def _rounds(

@@ -38,7 +38,10 @@ a read of every record through the object store (and its requests paid on S3), f
 that Kinesis serves as well for as long as it keeps the records. Spark's own
 SimpleDataSourceStreamReader, which caches what the driver read in its block manager, came
 to 0.83 / 0.98, within the noise of this design, but hands a batch on as one partition: the
-job's parse would run in one task, and a replay would read every shard in one task.
+job's parse would run in one task, and a replay would read every shard in one task. All of
+these were measured with botocore parsing every arrival time into a datetime; taking them as
+numbers (_kinesis) cut the reader's CPU to about 11 us a record and brought it to about
+0.8 / 0.97 (README, Benchmarks).
 """
 
 from __future__ import annotations
