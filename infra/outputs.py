@@ -1,16 +1,18 @@
 """The stack outputs both platforms export, under the same names where the meaning is the same.
 
 Each output is declared here with its description, as terraform-aws-emr's `outputs.tf` does;
-the README's outputs table is this mapping, row for row, and a test (tests/infra/test_outputs.py)
-keeps the two equal. A platform's `stack_outputs()` exports exactly these names (the platform
-tests check it), so a new output needs a description here before it can be exported.
+the outputs table of docs/configuration.md is this mapping, row for row, and a test
+(tests/infra/test_outputs.py) keeps the two equal. A platform's `stack_outputs()` exports
+exactly these names (the platform tests check it), so a new output needs a description here
+before it can be exported.
 """
 
 from __future__ import annotations
 
 from types import MappingProxyType
 
-# Output name -> what it holds on each cloud. One line of Markdown each (a README table cell).
+# Output name -> what it holds on each cloud. One line of Markdown each (a table cell in
+# docs/configuration.md).
 STACK_OUTPUTS = MappingProxyType(
     {
         "cloud": "The cloud this stack runs on: `aws` or `gcp`.",

@@ -8,7 +8,7 @@ Kinesis shards (provisioned mode), with f = 1 + headroom_percent / 100:
     reads   = ingest KiB/s * readers * f / 2048 KiB/s
                                                 (2 MiB/s out, shared by every GetRecords reader)
     readers = passes per record of the job's reader * pipeline versions that run
-              + outside consumers
+              + outside consumers (brokerReadConsumers, none by default)
 
 Every configured pipeline version runs its own query over the whole log (the Kappa replay
 runs beside the live one), so each reads every record. The job's reader reads each record

@@ -23,7 +23,8 @@ How to add a store (say Cloud SQL on GCP): one module per side, plus its registr
    are fields of that cloud's `ServingArgs` (checked there) fed from config keys.
 2. Register it: `"cloudsql": CloudSqlStore()` in `STORES` of `infra/gcp/stores/__init__.py`;
    take the kind out of `SERVING_KINDS_NOT_YET_BUILT` (`infra.config`) and out of the "not
-   built yet" list in Pulumi.yaml's `servingKind` description (the README's table follows it).
+   built yet" list in Pulumi.yaml's `servingKind` description (docs/configuration.md's table
+   follows it; the README's first table names the stores too).
    On GCP the APIs it calls are enabled by `infra/gcp/services.py` (Bigtable's are there).
 3. `kappa.spec`: its sink model (`kind: Literal["cloudsql"]`), added to the `Sink` union.
 4. `jobs/kappa/sinks/cloudsql.py`: the sink (`prepare`; `upsert` keeping the row contract and

@@ -26,7 +26,9 @@ class BrokerConfig(_Section):
     ingest_records_per_second: int = Field(
         1000, ge=1, le=10_000_000, alias="brokerIngestRecordsPerSecond"
     )
-    read_consumers: int = Field(1, ge=1, le=20, alias="brokerReadConsumers")
+    # Applications reading each shard besides the pipeline; the pipeline's own reads (passes
+    # per record x pipeline versions) are counted by infra/sizing.py, so none by default.
+    read_consumers: int = Field(0, ge=0, le=20, alias="brokerReadConsumers")
     headroom_percent: int = Field(25, ge=0, le=400, alias="brokerHeadroomPercent")
     shards: int | None = Field(None, ge=1, le=10_000, alias="brokerShards")
     reader: Literal["python", "emr-connector"] = Field("python", alias="brokerReader")

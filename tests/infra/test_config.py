@@ -191,6 +191,25 @@ def test_the_archive_tier_comes_30_days_after_the_cold_tier_at_the_earliest():
     assert parse(archiveColdAfterDays=40, archiveArchiveAfterDays=70)
 
 
+def test_outside_read_consumers_default_to_none_and_may_be_zero_to_twenty():
+    """brokerReadConsumers counts applications besides the pipeline; the pipeline's own reads
+    are the sizing's to count (infra/sizing.py), so the default is 0."""
+    assert parse().broker.read_consumers == 0
+    assert parse(brokerReadConsumers=0).broker.read_consumers == 0
+    assert parse(brokerReadConsumers=20).broker.read_consumers == 20
+
+
+@pytest.mark.parametrize(
+    ("consumers", "bound"), [(-1, "greater than or equal to 0"), (21, "less than or equal to 20")]
+)
+def test_outside_read_consumers_out_of_range_are_refused_naming_the_key(consumers: int, bound: str):
+    with pytest.raises(ConfigError) as refused:
+        parse(brokerReadConsumers=consumers)
+    assert refused.value.problems == [
+        f"kappa:brokerReadConsumers: got {consumers}; Input should be {bound}"
+    ]
+
+
 def test_a_misspelt_key_gets_a_suggestion():
     with pytest.raises(
         ConfigError, match=r"kappa:brokerRetentionHour is not a key.*brokerRetentionHours"
@@ -211,6 +230,8 @@ INVALID_AWS: list[tuple[dict[str, Any], str]] = [
     ({"brokerReader": "kcl"}, "kappa:brokerReader"),
     ({"brokerIngestKibPerSecond": 0}, "kappa:brokerIngestKibPerSecond"),
     ({"brokerIngestKibPerSecond": "fast"}, "kappa:brokerIngestKibPerSecond"),
+    ({"brokerReadConsumers": -1}, "kappa:brokerReadConsumers"),
+    ({"brokerReadConsumers": 21}, "kappa:brokerReadConsumers"),
     ({"brokerMaxDeliveryAttempts": 7}, "kappa:brokerMaxDeliveryAttempts"),
     ({"clusterMode": "forever"}, "kappa:clusterMode"),
     ({"clusterRelease": "emr-7.14.0"}, "kappa:clusterRelease"),
@@ -287,7 +308,7 @@ def test_a_missing_gcp_project_is_named():
         run_main(config)
 
 
-# --- the project file and README agree with the model -------------------------------------
+# --- the project file and the configuration reference agree with the model ---------------
 
 PULUMI_TYPES = {"string": str, "integer": int, "boolean": bool, "array": (list, tuple)}
 
@@ -392,7 +413,7 @@ def test_unset_values_read_as_not_set():
     assert not config.network.bring_your_own
 
 
-def readme_row(key: str, declaration: dict[str, Any]) -> str:
+def reference_row(key: str, declaration: dict[str, Any]) -> str:
     """The configuration table's row for a key (docs/configuration.md), from its Pulumi.yaml
     declaration."""
     kind = declaration.get("type", "object")
@@ -417,11 +438,11 @@ def _flow(value: Any) -> str:
     return str(value)
 
 
-def test_readme_configuration_table_is_the_project_file():
-    """The configuration reference (docs/configuration.md, linked from the README)."""
-    readme = (REPO / "docs" / "configuration.md").read_text().splitlines()
-    rows = [line for line in readme if line.startswith("| `")]
-    wanted = [readme_row(key, d) for key, d in _declared().items()]
+def test_the_configuration_reference_table_is_the_project_file():
+    """The configuration reference (docs/configuration.md, linked from the README's map)."""
+    reference = (REPO / "docs" / "configuration.md").read_text().splitlines()
+    rows = [line for line in reference if line.startswith("| `")]
+    wanted = [reference_row(key, d) for key, d in _declared().items()]
     assert [row for row in rows if row in wanted] == wanted
 
 

@@ -26,8 +26,8 @@ def default_of(args_class: type, name: str) -> object:
     "args_class", [AwsBrokerArgs, GcpBrokerArgs, AwsLakeArgs, GcpLakeArgs, EncryptionArgs]
 )
 def test_stateful_layers_are_protected_unless_the_caller_says_otherwise(args_class: type):
-    """A layer taken alone (the README's composition example) must be as safe as the
-    platform outside dev: Pulumi refuses to delete what holds data."""
+    """A layer taken alone (the composition example in docs/components.md) must be as safe
+    as the platform outside dev: Pulumi refuses to delete what holds data."""
     assert default_of(args_class, "protect") is True
 
 

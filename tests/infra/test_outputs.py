@@ -17,16 +17,16 @@ REPO = Path(__file__).resolve().parents[2]
 HEADER = "| output | description |"
 
 
-def readme_row(name: str, description: str) -> str:
-    """The README outputs table's row for an output, from its declaration."""
+def reference_row(name: str, description: str) -> str:
+    """The outputs table's row for an output, from its declaration."""
     return f"| `{name}` | {description} |"
 
 
-def readme_outputs_table(readme: str) -> list[str]:
-    """The rows of the README's outputs table: the lines after its header and separator, up
-    to the first line that is not a table row."""
-    lines = readme.splitlines()
-    assert lines.count(HEADER) == 1, f"the README needs exactly one table headed {HEADER!r}"
+def outputs_table(page: str) -> list[str]:
+    """The rows of a page's outputs table: the lines after its header and separator, up to
+    the first line that is not a table row."""
+    lines = page.splitlines()
+    assert lines.count(HEADER) == 1, f"the page needs exactly one table headed {HEADER!r}"
     start = lines.index(HEADER) + 2
     assert lines[start - 1] == "|---|---|"
     rows = []
@@ -48,7 +48,7 @@ def test_every_output_has_a_description(name: str):
     assert "|" not in description
 
 
-def test_readme_outputs_table_is_the_declared_list():
-    readme = (REPO / "docs" / "configuration.md").read_text()
-    wanted = [readme_row(name, description) for name, description in STACK_OUTPUTS.items()]
-    assert readme_outputs_table(readme) == wanted
+def test_the_reference_outputs_table_is_the_declared_list():
+    reference = (REPO / "docs" / "configuration.md").read_text()
+    wanted = [reference_row(name, description) for name, description in STACK_OUTPUTS.items()]
+    assert outputs_table(reference) == wanted

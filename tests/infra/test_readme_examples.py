@@ -22,7 +22,7 @@ def python_examples() -> list[str]:
 
 def run_example(code: str) -> Recording:
     def program() -> None:
-        exec(code, {"__name__": "readme_example"})  # noqa: S102 - the README's own text
+        exec(code, {"__name__": "readme_example"})  # noqa: S102 - the docs' own text
 
     return run_program(program, {"aws:region": "eu-west-1"})
 

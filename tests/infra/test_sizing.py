@@ -4,6 +4,7 @@ import pytest
 
 from infra.aws.broker import BrokerArgs
 from infra.sizing import KINESIS_READ_PASSES, kinesis_readers, kinesis_shard_count
+from tests.infra.program import AWS_BASE, run_main
 
 
 def shards(kib: int = 100, records: int = 100, consumers: int = 1, headroom: int = 0) -> int:
@@ -80,3 +81,36 @@ def test_the_broker_counts_no_outside_consumer_unless_told():
     # 1.5 MiB/s read once: the writes decide (two shards), not a phantom second reader.
     assert _broker_shards(ingest_kib_per_second=1536, ingest_records_per_second=100) == 2
     assert _broker_shards(ingest_kib_per_second=1536, read_consumers=2) == 3
+
+
+def _stack_shards(versions: int, **config: object) -> int:
+    """The stream's shards in the whole AWS program at 3 MiB/s in, the CLI filling in every
+    other key's declared default (Pulumi.yaml): 1,000 records/s, 25% headroom, and
+    brokerReadConsumers unless given."""
+    names = [f"v{n}" for n in range(1, versions + 1)]
+    stack = {"brokerIngestKibPerSecond": 3 * 1024, "pipelineVersions": names}
+    stack |= {"pipelineLiveVersion": "v1"} if versions > 1 else {}
+    recording = run_main({**AWS_BASE, **{f"kappa:{k}": v for k, v in {**stack, **config}.items()}})
+    return recording.one("aws:kinesis/stream:Stream")["shardCount"]
+
+
+@pytest.mark.parametrize(
+    ("versions", "shards_wanted"),
+    [
+        # writes 3072 KiB/s x 1.25 / 1024 = 3.75 -> 4; records 1000 x 1.25 / 1000 -> 2; reads
+        # 3072 x readers x 1.25 / 2048, readers = 1 pass x versions + 0 outside consumers:
+        (1, 4),  # 1 reader: 1.875 -> 2, the writes decide: 4
+        (2, 4),  # 2 readers (v2 replaying beside v1): 3.75 -> 4
+        (3, 6),  # 3 readers: 5.625 -> 6, the pipeline's reads decide
+    ],
+)
+def test_the_default_plan_sizes_the_shards_for_the_pipelines_reads_only(
+    versions: int, shards_wanted: int
+):
+    assert _stack_shards(versions) == shards_wanted
+
+
+def test_an_outside_consumer_adds_its_reads_to_the_pipelines():
+    # v1 and v2 and one other application: 3 readers, 3072 x 3 x 1.25 / 2048 = 5.625 -> 6.
+    assert _stack_shards(2, brokerReadConsumers=1) == 6
+    assert _stack_shards(2, brokerReadConsumers=0) == _stack_shards(2) == 4

@@ -24,7 +24,7 @@ that read-ahead and tops it up with what arrived since (one GetRecords call per 
 was not full), so a batch's data is as fresh as without the background read.
 
 Everything a batch holds passes through the driver (its memory, then the tasks): that is
-this reader's ceiling (README, "Where the readers' ceilings lie"). EMR's connector (spec
+this reader's ceiling (docs/job.md, "Where the readers' ceilings lie"). EMR's connector (spec
 reader "emr-connector") reads on the executors.
 
 Why this design (benchmarks/source_throughput.py's setting: 100,000 records in 4 shards on
@@ -41,7 +41,7 @@ to 0.83 / 0.98, within the noise of this design, but hands a batch on as one par
 job's parse would run in one task, and a replay would read every shard in one task. All of
 these were measured with botocore parsing every arrival time into a datetime; taking them as
 numbers (_kinesis) cut the reader's CPU to about 11 us a record and brought it to about
-0.8 / 0.97 (README, Benchmarks).
+0.8 / 0.97 (docs/benchmarks.md).
 """
 
 from __future__ import annotations

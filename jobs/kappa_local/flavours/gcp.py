@@ -6,7 +6,7 @@ objects against it; but Spark would reach it only through the GCS Hadoop connect
 pyspark lacks (Maven Central has it unshaded: gcsio, Guava and Google's Java clients would
 have to fit beside Spark's own), and writes through that connector to the fake are a
 reported, open problem (fsouza/fake-gcs-server#1882). Spark writes through Hadoop's FileSystem
-interface either way, so the lake stays on local files; see the README.
+interface either way, so the lake stays on local files; see docs/local.md, "GCS stand-in".
 """
 
 from __future__ import annotations
