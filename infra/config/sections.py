@@ -121,7 +121,9 @@ class PipelineConfig(_Section):
     starting_position: str = Field("earliest", alias="pipelineStartingPosition")
     trigger_seconds: int = Field(30, ge=1, le=3600, alias="pipelineTriggerSeconds")
     window_seconds: int = Field(60, ge=1, le=86_400, alias="pipelineWindowSeconds")
-    watermark_seconds: int = Field(600, ge=0, le=604_800, alias="pipelineWatermarkSeconds")
+    # At least a second: an event reaches the broker after its event time, so with no
+    # allowance every event would be late.
+    watermark_seconds: int = Field(600, ge=1, le=604_800, alias="pipelineWatermarkSeconds")
     event_id_field: str = Field("event_id", min_length=1, alias="eventIdField")
     event_key_field: str = Field("key", min_length=1, alias="eventKeyField")
     event_time_field: str = Field("event_time", min_length=1, alias="eventTimeField")

@@ -90,9 +90,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop.install_signal_handlers()
     result = run(spark, spec, stop)  # type: ignore[arg-type]
     logger.info(
-        "stopped (%s) after %d batches; late events dropped: %d",
-        result.stop_reason or "query ended",
-        result.batches,
-        sum(result.late_events.values()),
+        "stopped (%s) after %d batches", result.stop_reason or "query ended", result.batches
     )
     return 0

@@ -28,12 +28,26 @@ EVENT_KEY = "event_key"
 EVENT_TIME = "event_time"
 VALUES = "values"
 ERROR = "error"
+# Whether a valid event reached the source too long after its event time (flag_late).
+LATE = "late"
+# The micro-batch's own time: what the deduplication's watermark follows (deduplicate).
+PROCESSED_AT = "processed_at"
 
 # Columns the archive adds; the spec's field names must not take them.
 EVENT_DATE = "event_date"
 EVENT_HOUR = "event_hour"
 BATCH_ID = "batch_id"
-RESERVED_ARCHIVE_COLUMNS = (PAYLOAD, ARRIVAL_TIME, EVENT_DATE, EVENT_HOUR, BATCH_ID)
+RESERVED_ARCHIVE_COLUMNS = (
+    PAYLOAD,
+    ARRIVAL_TIME,
+    RECORD_ID,
+    ERROR,
+    LATE,
+    EVENT_DATE,
+    EVENT_HOUR,
+    BATCH_ID,
+)
+LATE_REASON = "late"
 
 MALFORMED_ID_PREFIX = "malformed:"
 
@@ -236,29 +250,55 @@ def parse_events(raw: DataFrame, event: EventFormat) -> DataFrame:
 
 
 def deduplicate(parsed: DataFrame, windowing: Windowing) -> DataFrame:
-    """Drop repeated event ids within the watermark (sources are at-least-once).
+    """Drop repeated event ids within the watermark (sources are at-least-once), dropping
+    nothing else.
 
-    Spark keeps each id it lets through with an expiry of its event time plus the watermark
-    delay, and drops the ids whose expiry the watermark has passed at the end of every batch.
-    A malformed row has no event time: Spark reads the null as 0 (1970-01-01), so its id
-    expires at 1970 plus the delay, i.e. at the end of its own batch as soon as any valid
-    event has set a watermark. The state therefore holds the valid ids of about two
-    watermarks of event time and no malformed id past its batch, however long the run
-    (tests/jobs/test_deduplication_state.py). Only a new query has no watermark until its
-    first valid event: the malformed ids it reads before that stay until then, one per record.
+    The watermark follows the job's own clock, not event time: every row gets its
+    micro-batch's time (current_timestamp() is the batch's start in a streaming query, the
+    same for every row of it), and Spark keeps an id until the watermark, the previous
+    batch's time minus the delay, passes that time plus the delay. A row is never older than
+    the watermark, since each batch starts after the one before, so Spark's operator never
+    drops a row as late, whatever the order in which the source hands out a backlog (Pub/Sub
+    delivers one in no particular order; Kinesis shards with uneven backlogs span different
+    event times per batch). On event time, one batch reaching far ahead moved the watermark
+    past the on-time events of the next batches, which Spark then dropped unseen.
+
+    So a repeat read within the watermark of the first copy is dropped, live or catching up;
+    whether an event is late is decided per record instead (flag_late). Every id, valid or
+    malformed, leaves the state about two watermarks after it was read: the state holds what
+    the job read in that time, however long the run (tests/jobs/test_deduplication_state.py).
     """
-    return parsed.withWatermark(
-        EVENT_TIME, f"{windowing.watermark_seconds} seconds"
-    ).dropDuplicatesWithinWatermark([EVENT_ID])
+    return (
+        parsed.withColumn(PROCESSED_AT, F.current_timestamp())
+        .withWatermark(PROCESSED_AT, f"{windowing.watermark_seconds} seconds")
+        .dropDuplicatesWithinWatermark([EVENT_ID])
+    )
+
+
+def flag_late(events: DataFrame, windowing: Windowing) -> DataFrame:
+    """Add LATE: a valid event that reached the source more than the watermark after its
+    event time.
+
+    Decided by two times the record carries, its event time and its arrival time in the
+    source, so the same record is late or on time whenever and in whatever order it is read:
+    live, after an outage, or replayed by a new pipeline version. Lateness "none" marks no
+    event late (a backfill of old events from files).
+    """
+    if windowing.lateness == "none":
+        return events.withColumn(LATE, F.lit(False))
+    deadline = F.col(ARRIVAL_TIME) - F.make_dt_interval(secs=F.lit(windowing.watermark_seconds))
+    late = F.col(ERROR).isNull() & (F.col(EVENT_TIME) < deadline)
+    return events.withColumn(LATE, F.coalesce(late, F.lit(False)))
 
 
 def dead_letters(events: DataFrame, pipeline_version: str) -> DataFrame:
-    """One row per malformed record: its payload, the reason, its identity in the source
-    (the same record redelivered in a later batch carries the same record_id) and the
-    payload's SHA-256 (tells the records that carry the same bytes)."""
-    return events.where(F.col(ERROR).isNotNull()).select(
+    """One row per malformed record and per late event: its payload, the reason ("late" for
+    a late event), its identity in the source (the same record redelivered in a later batch
+    carries the same record_id) and the payload's SHA-256 (tells the records that carry the
+    same bytes)."""
+    return events.where(F.col(ERROR).isNotNull() | F.col(LATE)).select(
         F.col(PAYLOAD),
-        F.col(ERROR).alias("reason"),
+        F.coalesce(F.col(ERROR), F.lit(LATE_REASON)).alias("reason"),
         F.col(RECORD_ID),
         payload_digest(F.col(PAYLOAD)).alias("payload_sha256"),
         F.col(ARRIVAL_TIME),
@@ -268,14 +308,24 @@ def dead_letters(events: DataFrame, pipeline_version: str) -> DataFrame:
 
 
 def archive_rows(events: DataFrame, event: EventFormat, batch_id: int) -> DataFrame:
-    """Valid events under the spec's own field names, with their partition columns."""
-    return events.where(F.col(ERROR).isNull()).select(
-        F.col(EVENT_ID).alias(event.id_field),
+    """Every record read, under the spec's own field names, with its partition columns: the
+    log beyond the broker's retention, from which a later version can account for each one.
+
+    On-time and late events (LATE) alike; a malformed record with its payload and ERROR, its
+    event fields null and so its event_date and event_hour (Spark writes them as
+    __HIVE_DEFAULT_PARTITION__ and reads them back as null).
+    """
+    valid = F.col(ERROR).isNull()
+    return events.select(
+        F.when(valid, F.col(EVENT_ID)).alias(event.id_field),
         F.col(EVENT_KEY).alias(event.key_field),
         F.col(EVENT_TIME).alias(event.time_field),
         *(F.col(VALUES)[n].alias(n) for n in event.value_fields),
         F.col(PAYLOAD),
         F.col(ARRIVAL_TIME),
+        F.col(RECORD_ID),
+        F.col(ERROR),
+        F.col(LATE),
         F.date_format(EVENT_TIME, "yyyy-MM-dd").alias(EVENT_DATE),
         F.hour(EVENT_TIME).alias(EVENT_HOUR),
         F.lit(batch_id).cast("long").alias(BATCH_ID),
@@ -283,7 +333,8 @@ def archive_rows(events: DataFrame, event: EventFormat, batch_id: int) -> DataFr
 
 
 def aggregate(events: DataFrame, event: EventFormat, windowing: Windowing) -> DataFrame:
-    """Per key and tumbling event-time window: count, sum, min and max of each value field.
+    """Per key and tumbling event-time window: count, sum, min and max of each value field,
+    over the valid events that are on time.
 
     Output: key, window_start (ISO-8601 UTC text, e.g. 2026-11-25T10:05:00Z) and the
     stat_columns() of every value field. Times are rendered in the session time zone, which
@@ -299,7 +350,7 @@ def aggregate(events: DataFrame, event: EventFormat, windowing: Windowing) -> Da
             F.min(value).alias(low),
             F.max(value).alias(high),
         ]
-    windowed = events.where(F.col(ERROR).isNull()).groupBy(
+    windowed = events.where(F.col(ERROR).isNull() & ~F.col(LATE)).groupBy(
         F.col(EVENT_KEY).alias(SERVING_KEY_ATTRIBUTE),
         F.window(EVENT_TIME, f"{windowing.window_seconds} seconds").alias("window"),
     )

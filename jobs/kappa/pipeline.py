@@ -1,14 +1,18 @@
 """The streaming query: one per pipeline version, source to serving store.
 
-source -> parse (valid and malformed rows) -> watermark -> drop duplicate ids within it ->
-foreachBatch, which caches micro-batch N, counts it, then runs these three writes at once:
-  1. writes malformed rows to <dead letters>/batch_id=N (overwritten on replay),
-  2. writes valid rows to the Parquet archive, partitioned event_date/event_hour/batch_id
+source -> parse (valid and malformed rows) -> drop repeated ids within the watermark ->
+flag late events -> foreachBatch, which caches micro-batch N, counts it, then runs these
+three writes at once:
+  1. writes malformed records and late events to <dead letters>/batch_id=N, each with its
+     payload and reason (overwritten on replay),
+  2. writes every record to the Parquet archive, partitioned event_date/event_hour/batch_id
      (dynamic partition overwrite: a replay of N replaces exactly N's files),
-  3. aggregates the batch per (key, window) and merges it into the serving store, fenced by
-     batch id (a replayed N changes nothing already merged).
-A replayed batch reads the same records (the sources' offsets are deterministic) and sees
-the same deduplication state (Spark restores the state of N-1), so it writes the same rows.
+  3. aggregates the on-time events per (key, window) and merges them into the serving
+     store, fenced by batch id (a replayed N changes nothing already merged).
+Nothing read is dropped but a repeat: every record ends in the archive, and each is counted
+once as on time, late or malformed. A replayed batch reads the same records (the sources'
+offsets are deterministic) and sees the same deduplication state (Spark restores the state
+of N-1), and lateness is a property of the record, so it writes the same rows.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ _CONCURRENT_WRITERS = "spark.sql.maxConcurrentOutputFileWriters"
 
 @dataclass
 class BatchCounts:
-    valid: int = 0
+    on_time: int = 0
+    late: int = 0
     malformed: int = 0
 
 
@@ -54,32 +59,34 @@ class BatchWriter:
         try:
             counts = self._count(batch)
             writes: list[Callable[[], None]] = []
-            if counts.malformed:
+            if counts.malformed or counts.late:
                 writes.append(lambda: self._write_dead_letters(batch, batch_id))
-            if counts.valid:
+            if counts.on_time or counts.late or counts.malformed:
                 writes.append(lambda: self._write_archive(batch, batch_id))
+            if counts.on_time:
                 writes.append(lambda: self._merge_aggregates(batch, batch_id))
             run_together(batch.sparkSession, writes)
             self.history[batch_id] = counts
-            if counts.valid or counts.malformed:
+            if counts.on_time or counts.late or counts.malformed:
                 logger.info(
-                    "batch %d: %d valid, %d malformed events",
+                    "batch %d: %d on time, %d late, %d malformed events",
                     batch_id,
-                    counts.valid,
+                    counts.on_time,
+                    counts.late,
                     counts.malformed,
                 )
         finally:
             batch.unpersist()
 
     def _count(self, batch: DataFrame) -> BatchCounts:
-        rows = batch.groupBy(F.col(events.ERROR).isNull().alias("valid")).count().collect()
-        counts = BatchCounts()
-        for row in rows:
-            if row["valid"]:
-                counts.valid = row["count"]
-            else:
-                counts.malformed = row["count"]
-        return counts
+        valid = F.col(events.ERROR).isNull()
+        row = batch.agg(
+            F.count_if(valid & ~F.col(events.LATE)).alias("on_time"),
+            F.count_if(valid & F.col(events.LATE)).alias("late"),
+            F.count_if(~valid).alias("malformed"),
+        ).first()
+        assert row is not None  # a global aggregate has one row
+        return BatchCounts(row["on_time"], row["late"], row["malformed"])
 
     def _write_dead_letters(self, batch: DataFrame, batch_id: int) -> None:
         target = f"{self.spec.dead_letter_location}/{events.BATCH_ID}={batch_id}"
@@ -127,9 +134,9 @@ def run_together(session: SparkSession, writes: Sequence[Callable[[], None]]) ->
 
 
 def build_stream(spark: SparkSession, spec: PipelineSpec) -> DataFrame:
-    """Source -> parsed events -> deduplicated within the watermark."""
+    """Source -> parsed events -> deduplicated within the watermark -> late ones flagged."""
     parsed = events.parse_events(read_stream(spark, spec), spec.event)
-    return events.deduplicate(parsed, spec.windowing)
+    return events.flag_late(events.deduplicate(parsed, spec.windowing), spec.windowing)
 
 
 def start(
@@ -168,15 +175,13 @@ def start(
     return stream.start(), writer
 
 
-def late_events_dropped(query: StreamingQuery) -> dict[int, int]:
-    """Events the deduplication dropped as older than the watermark, per recent batch id.
+def rows_dropped_by_watermark(query: StreamingQuery) -> dict[int, int]:
+    """Rows Spark's deduplication dropped as older than its watermark, per recent batch id.
 
-    Spark drops them inside its stateful operator, and Spark 4.0 offers no sound way to keep
-    them: foreachBatch only sees the operator's output, no SQL function exposes the
-    watermark to flag them before it, a second sink before the deduplication would read the
-    source twice, and a deduplication of the job's own (transformWithStateInPandas) would put
-    Python on the hot path. So they are neither aggregated, archived nor dead-lettered; the
-    job counts them from the query's progress instead (runner.run logs them per batch).
+    There should be none: the watermark follows the batches' own times (events.deduplicate),
+    and late events are flagged and kept instead (events.flag_late). Should Spark ever drop
+    rows, they would be in neither the archive nor the dead letters, so runner.run reports
+    them as an error.
     """
     dropped: dict[int, int] = {}
     for progress in query.recentProgress:

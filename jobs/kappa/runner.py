@@ -68,7 +68,9 @@ class StopRequest:
 class RunResult:
     batches: int
     stop_reason: str | None
-    late_events: dict[int, int] = field(default_factory=dict)
+    # batch id -> rows Spark dropped as older than its watermark: none unless something is
+    # wrong (pipeline.rows_dropped_by_watermark).
+    dropped_by_watermark: dict[int, int] = field(default_factory=dict)
 
 
 def _stop_between_batches(query: StreamingQuery) -> None:
@@ -111,19 +113,19 @@ def run(
     poll_seconds: int = _POLL_SECONDS,
 ) -> RunResult:
     query, writer = pipeline.start(spark, spec, sink=sink)
-    late: dict[int, int] = {}
+    dropped: dict[int, int] = {}
 
-    def report_late() -> None:
-        for batch_id, count in pipeline.late_events_dropped(query).items():
-            if batch_id not in late:
-                late[batch_id] = count
-                logger.warning(
-                    "batch %d: %d events older than the watermark were dropped "
-                    "(not aggregated, archived or dead-lettered)",
+    def report_dropped() -> None:
+        for batch_id, count in pipeline.rows_dropped_by_watermark(query).items():
+            if batch_id not in dropped:
+                dropped[batch_id] = count
+                logger.error(
+                    "batch %d: Spark dropped %d rows as older than the deduplication's "
+                    "watermark; they are neither archived nor dead-lettered",
                     batch_id,
                     count,
                 )
 
-    reason = supervise(query, stop, poll_seconds=poll_seconds, on_poll=report_late)
-    report_late()
-    return RunResult(batches=len(writer.history), stop_reason=reason, late_events=late)
+    reason = supervise(query, stop, poll_seconds=poll_seconds, on_poll=report_dropped)
+    report_dropped()
+    return RunResult(batches=len(writer.history), stop_reason=reason, dropped_by_watermark=dropped)

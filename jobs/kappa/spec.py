@@ -111,8 +111,14 @@ class EventFormat(_Model):
 
 class Windowing(_Model):
     window_seconds: int = Field(default=60, ge=1, le=86_400)
-    watermark_seconds: int = Field(default=600, ge=0, le=7 * 86_400)
+    # How long the job remembers an event id to drop its repeats (in the job's own time), and
+    # how long after its event time an event may reach the source and still count.
+    watermark_seconds: int = Field(default=600, ge=1, le=7 * 86_400)
     trigger_seconds: int = Field(default=30, ge=1, le=3_600)
+    # "arrival": an event is late when it reached the source (Kinesis arrival, Pub/Sub
+    # publish time, a file's modification time) more than watermark_seconds after its event
+    # time. "none": no event is late, for a backfill of old events from files.
+    lateness: Literal["arrival", "none"] = "arrival"
 
 
 class Storage(_Model):

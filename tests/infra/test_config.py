@@ -272,6 +272,8 @@ INVALID_AWS: list[tuple[dict[str, Any], str]] = [
     ({"pipelineStartingPosition": "yesterday"}, "kappa:pipelineStartingPosition"),
     ({"pipelineStartingPosition": "2026-01-01T00:00:00"}, "kappa:pipelineStartingPosition"),
     ({"pipelineWindowSeconds": 0}, "kappa:pipelineWindowSeconds"),
+    # With no allowance every event would be late: it reaches the broker after its time.
+    ({"pipelineWatermarkSeconds": 0}, "kappa:pipelineWatermarkSeconds"),
     ({"eventValueFields": ["key"]}, "kappa:eventValueFields"),
     ({"clusterCoreCount": 0}, "kappa:clusterCoreCount"),
     ({"clusterCoreType": "m7g.xlarge"}, "kappa:clusterTaskTypes"),

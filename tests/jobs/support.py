@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MILLISECOND = timedelta(milliseconds=1)
 VALUE_FIELDS = ("value", "weight")
 EVENT_FORMAT = EventFormat(value_fields=VALUE_FIELDS)
-WINDOWING = Windowing(window_seconds=60, watermark_seconds=600, trigger_seconds=1)
+# The test events carry fixed times (BASE_TIME) and reach their source whenever a test runs,
+# days later: judged by arrival every one would be late. Tests of lateness judge it.
+WINDOWING = Windowing(window_seconds=60, watermark_seconds=600, trigger_seconds=1, lateness="none")
+ON_ARRIVAL = WINDOWING.model_copy(update={"lateness": "arrival"})
 
 
 @dataclass(frozen=True)
@@ -119,11 +123,19 @@ def assert_matches_truth(
             )
 
 
-def write_lines(directory: Path, name: str, lines: Iterable[str]) -> Path:
-    """Write a JSON-lines file atomically, so that the file source never sees half of it."""
+def write_lines(
+    directory: Path, name: str, lines: Iterable[str], *, arrival: datetime | None = None
+) -> Path:
+    """Write a JSON-lines file atomically, so that the file source never sees half of it.
+
+    `arrival`: the file's modification time, which the files source takes as its records'
+    arrival time (now when not given)."""
     directory.mkdir(parents=True, exist_ok=True)
     temporary = directory.parent / f".{name}.tmp"
     temporary.write_text("".join(f"{line}\n" for line in lines))
+    if arrival is not None:
+        seconds = arrival.timestamp()
+        os.utime(temporary, (seconds, seconds))
     target = directory / name
     temporary.replace(target)
     return target

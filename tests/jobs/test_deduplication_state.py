@@ -1,8 +1,8 @@
 """What the deduplication keeps in its state store, read from the query's progress
 (numRowsTotal of the state operator) and from the state itself (Spark's state reader).
 
-A malformed row has no event time; deduplication keeps its id only until the end of its
-batch once a valid event has set a watermark (events.deduplicate)."""
+The deduplication's watermark follows the micro-batches' own times (events.deduplicate), so
+every id, valid or malformed, leaves the state about two watermarks after it was read."""
 
 from __future__ import annotations
 
@@ -21,8 +21,15 @@ from tests.jobs.support import EVENT_FORMAT
 pytestmark = pytest.mark.spark
 
 _START_MILLIS = 1_795_600_000_000
-_SPACING_MILLIS = 100  # 100 records a batch: ten seconds of event time per batch
-_WATERMARK = Windowing(window_seconds=60, watermark_seconds=30, trigger_seconds=1)
+_SPACING_MILLIS = 100
+# One batch a second (the trigger) and ids kept for about two seconds of it.
+_TRIGGER = "1 second"
+_WATERMARK = Windowing(window_seconds=60, watermark_seconds=1, trigger_seconds=1)
+# An id read by batch k has expired by the end of batch k + 4 when batches start a second
+# apart (the watermark of k + 4 is the time of k + 3 less 1 s, past k's time plus 1 s); a
+# slower machine starts them further apart and holds fewer. So the state holds at most the
+# ids of the last four batches.
+_BATCHES_HELD = 4
 
 
 def _valid(number: int) -> str:
@@ -46,12 +53,13 @@ def _batches(count: int, size: int, malformed_every: int) -> list[list[Row]]:
 
 
 def _run(spark: Any, batches: Sequence[Sequence[Row]], checkpoint: Path) -> list[Any]:
-    """The job's parse and deduplication over the batches into the no-op sink: the progress
-    of every batch that ran the state operator."""
+    """The job's parse and deduplication over the batches, one a trigger, into the no-op
+    sink: the progress of every batch that ran the state operator."""
     parsed = events.parse_events(listed_stream(spark, batches), EVENT_FORMAT)
     query = (
         events.deduplicate(parsed, _WATERMARK)
         .writeStream.format("noop")
+        .trigger(processingTime=_TRIGGER)
         .option("checkpointLocation", str(checkpoint))
         .start()
     )
@@ -70,37 +78,34 @@ def _state_keys(spark: Any, checkpoint: Path) -> list[str]:
 def test_state_stays_bounded_over_a_long_run_with_a_steady_share_of_malformed_records(
     spark: Any, tmp_path: Path
 ) -> None:
-    count, size, malformed_every = 30, 100, 5
+    count, size, malformed_every = 12, 50, 5
     progress = _run(spark, _batches(count, size, malformed_every), tmp_path)
     # Every record came through as new, the malformed ones too, though half of them share
     # one body and the rest are all empty.
     assert sum(p.stateOperators[0].numRowsUpdated for p in progress) == count * size
     held = [p.stateOperators[0].numRowsTotal for p in progress]
     assert len(held) >= count
-    # Spark keeps a valid id until the watermark (the latest event time less 30 s) passes
-    # its event time plus 30 s: about 60 s of event time, i.e. six batches of 80 valid ids,
-    # and the batch that just came in. No malformed id outlives its batch.
-    valid_per_batch = size - size // malformed_every
-    bound = (2 * _WATERMARK.watermark_seconds // 10 + 1) * valid_per_batch
-    assert max(held) <= bound, held
-    # Flat over the second half of the run: the state does not grow with the records read.
-    assert len(set(held[count // 2 : count])) == 1, held
+    assert max(held) <= _BATCHES_HELD * size, held
+    # Nothing Spark dropped: the watermark never passes a batch's own rows.
+    assert sum(p.stateOperators[0].numRowsDroppedByWatermark for p in progress) == 0
+    keys = set(_state_keys(spark, tmp_path))
+    assert keys
+    first_batches = {f"e{n}" for n in range(size * (count - _BATCHES_HELD))}
+    first_batches |= {f"malformed:shard:{n}" for n in range(size * (count - _BATCHES_HELD))}
+    assert not keys & first_batches
+
+
+def test_a_run_of_malformed_records_alone_expires_as_any_other(spark: Any, tmp_path: Path) -> None:
+    """On event time, malformed ids (no event time) stayed until a first valid event set
+    the watermark; on the batches' own time they expire like the rest."""
+    size = 20
+    malformed_only = [
+        [("{broken", _START_MILLIS, f"b{b}:{n}") for n in range(size)] for b in range(10)
+    ]
+    progress = _run(spark, malformed_only, tmp_path)
+    held = [p.stateOperators[0].numRowsTotal for p in progress]
+    assert max(held) <= _BATCHES_HELD * size, held
     keys = _state_keys(spark, tmp_path)
     assert keys
-    assert not [k for k in keys if k.startswith(events.MALFORMED_ID_PREFIX)]
-
-
-def test_before_any_valid_event_malformed_ids_stay_until_one_sets_the_watermark(
-    spark: Any, tmp_path: Path
-) -> None:
-    """The one case that holds malformed ids across batches: a new query whose first
-    records are all malformed has no watermark yet, so nothing expires."""
-    malformed_only = [[("{broken", _START_MILLIS, f"b{b}:{n}") for n in range(5)] for b in range(3)]
-    first_valid = [(_valid(1_000), _START_MILLIS, "v")]
-    progress = _run(spark, [*malformed_only, first_valid], tmp_path)
-    held = [p.stateOperators[0].numRowsTotal for p in progress]
-    assert held[:4] == [5, 10, 15, 16]
-    # The batch after the first valid one (Spark runs one when the watermark moves) expires
-    # every malformed id.
-    assert held[-1] == 1
-    assert _state_keys(spark, tmp_path) == ["e1000"]
+    assert all(k.startswith(events.MALFORMED_ID_PREFIX) for k in keys)
+    assert not [k for k in keys if k.split(":")[1] in {"b0", "b1", "b2", "b3", "b4"}]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,14 @@ from kappa.spec import EventFormat
 from pyspark.sql import functions as F
 
 from tests.jobs.listed import listed_stream
-from tests.jobs.support import EVENT_FORMAT, WINDOWING, generate, serving_view, truth
+from tests.jobs.support import (
+    EVENT_FORMAT,
+    ON_ARRIVAL,
+    WINDOWING,
+    generate,
+    serving_view,
+    truth,
+)
 
 pytestmark = pytest.mark.spark
 
@@ -41,6 +48,13 @@ def _event(**overrides: Any) -> str:
     }
     document.update(overrides)
     return json.dumps({k: v for k, v in document.items() if v is not ...})
+
+
+def _flagged(spark: Any, payloads: Sequence[str | None], record_ids: Any = None) -> Any:
+    """Parsed and judged for lateness, as the job hands rows to its writes."""
+    return events.flag_late(
+        events.parse_events(_raw(spark, payloads, record_ids), EVENT_FORMAT), WINDOWING
+    )
 
 
 def _reasons(spark: Any, payloads: list[str | None]) -> dict[str | None, str | None]:
@@ -131,9 +145,7 @@ def test_records_with_the_same_bad_payload_are_each_kept_and_a_redelivery_droppe
 
 
 def test_dead_letters_carry_the_record_identity_and_the_payloads_digest(spark: Any) -> None:
-    parsed = events.parse_events(
-        _raw(spark, ["{bad", _event(), "{bad"], ["s:1", "s:2", "s:3"]), EVENT_FORMAT
-    )
+    parsed = _flagged(spark, ["{bad", _event(), "{bad"], ["s:1", "s:2", "s:3"])
     letters = events.dead_letters(parsed, "v1").collect()
     assert [(d["record_id"], d["payload"], d["reason"]) for d in letters] == [
         ("s:1", "{bad", "invalid JSON"),
@@ -257,7 +269,7 @@ def test_event_fields_that_clash_with_archive_columns_are_rejected() -> None:
 def test_aggregates_match_a_truth_computed_in_plain_python(spark: Any, epoch_millis: bool) -> None:
     generated = generate(300, seed=7)
     payloads = [e.to_json(epoch_millis=epoch_millis) for e in generated]
-    parsed = events.parse_events(_raw(spark, payloads), EVENT_FORMAT)
+    parsed = _flagged(spark, payloads)
     rows = [r.asDict() for r in events.aggregate(parsed, EVENT_FORMAT, WINDOWING).collect()]
     expected = truth(generated)
     actual = serving_view(rows)
@@ -267,7 +279,7 @@ def test_aggregates_match_a_truth_computed_in_plain_python(spark: Any, epoch_mil
 
 
 def test_aggregation_ignores_malformed_rows(spark: Any) -> None:
-    parsed = events.parse_events(_raw(spark, [_event(), "{bad"]), EVENT_FORMAT)
+    parsed = _flagged(spark, [_event(), "{bad"])
     rows = events.aggregate(parsed, EVENT_FORMAT, WINDOWING).collect()
     assert [(r["key"], r["window_start"], r["value_count"]) for r in rows] == [
         ("k", "2026-11-25T10:05:00Z", 1)
@@ -275,8 +287,53 @@ def test_aggregation_ignores_malformed_rows(spark: Any) -> None:
 
 
 def test_archive_rows_use_spec_field_names_and_partition_columns(spark: Any) -> None:
-    parsed = events.parse_events(_raw(spark, [_event(), "{bad"]), EVENT_FORMAT)
-    [row] = events.archive_rows(parsed, EVENT_FORMAT, batch_id=4).collect()
+    parsed = _flagged(spark, [_event(), "{bad"], ["s:1", "s:2"])
+    row, bad = events.archive_rows(parsed, EVENT_FORMAT, batch_id=4).collect()
     assert row["event_id"] == "id-1"
     assert (row["event_date"], row["event_hour"], row["batch_id"]) == ("2026-11-25", 10, 4)
     assert json.loads(row["payload"])["key"] == "k"
+    assert (row["record_id"], row["error"], row["late"]) == ("s:1", None, False)
+    # A malformed record is archived too: its payload, identity and reason, no event fields.
+    assert (bad["payload"], bad["record_id"], bad["error"]) == ("{bad", "s:2", "invalid JSON")
+    assert (bad["event_id"], bad["event_date"], bad["event_hour"]) == (None, None, None)
+    assert (bad["late"], bad["batch_id"]) == (False, 4)
+
+
+_ON_TIME_UNTIL = datetime(2026, 11, 25, 10, 15, 3, tzinfo=UTC)  # _event()'s time + 600 s
+
+
+@pytest.mark.parametrize(
+    ("arrival", "late"),
+    [
+        (_ON_TIME_UNTIL, False),  # exactly the watermark after its event time
+        (_ON_TIME_UNTIL + timedelta(milliseconds=1), True),
+        (datetime(2026, 11, 25, 10, 0, tzinfo=UTC), False),  # before its event time
+        (datetime(2026, 12, 25, tzinfo=UTC), True),
+    ],
+)
+def test_an_event_is_late_when_it_reached_the_source_a_watermark_after_its_time(
+    spark: Any, arrival: datetime, late: bool
+) -> None:
+    frame = spark.createDataFrame(
+        [(_event(), arrival, "s:1"), ("{bad", arrival, "s:2")],
+        "payload string, arrival_time timestamp, record_id string",
+    )
+    parsed = events.parse_events(frame, EVENT_FORMAT)
+    judged = events.flag_late(parsed, ON_ARRIVAL).collect()
+    assert [(row["record_id"], row["late"]) for row in judged] == [("s:1", late), ("s:2", False)]
+    # Lateness "none" (a backfill) marks nothing late.
+    assert {row["late"] for row in events.flag_late(parsed, WINDOWING).collect()} == {False}
+
+
+def test_late_events_are_dead_lettered_with_their_payload_and_not_aggregated(spark: Any) -> None:
+    frame = spark.createDataFrame(
+        [(_event(), datetime(2026, 12, 1, tzinfo=UTC), "s:1"), ("{bad", None, "s:2")],
+        "payload string, arrival_time timestamp, record_id string",
+    )
+    judged = events.flag_late(events.parse_events(frame, EVENT_FORMAT), ON_ARRIVAL)
+    letters = events.dead_letters(judged, "v1").collect()
+    assert [(d["record_id"], d["reason"], d["payload"]) for d in letters] == [
+        ("s:1", "late", _event()),
+        ("s:2", "invalid JSON", "{bad"),
+    ]
+    assert events.aggregate(judged, EVENT_FORMAT, ON_ARRIVAL).collect() == []

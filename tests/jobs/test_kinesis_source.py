@@ -404,5 +404,5 @@ def test_pipeline_from_kinesis_to_dynamodb_matches_truth(
         query.processAllAvailable()
     finally:
         query.stop()
-    assert sum(c.valid for c in writer.history.values()) == 120
+    assert sum(c.on_time for c in writer.history.values()) == 120
     assert_matches_truth(serving_view(backing.read_rows(spec.serving_table)), truth(events))

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from kappa.spec import PipelineSpec
 from tests.jobs import stores
 from tests.jobs.support import (
     BASE_TIME,
+    ON_ARRIVAL,
     Event,
     assert_matches_truth,
     generate,
@@ -44,8 +45,8 @@ MALFORMED = {
 }
 
 
-def _feed(spec: PipelineSpec, name: str, lines: list[str]) -> None:
-    write_lines(Path(spec.source.path), name, lines)  # type: ignore[union-attr]
+def _feed(spec: PipelineSpec, name: str, lines: list[str], arrival: datetime | None = None) -> None:
+    write_lines(Path(spec.source.path), name, lines, arrival=arrival)  # type: ignore[union-attr]
 
 
 def _jsons(events: list[Event]) -> list[str]:
@@ -62,23 +63,31 @@ def _dead_letters(spec: PipelineSpec) -> list[dict[str, Any]]:
 
 
 def _process(
-    spark: Any, spec: PipelineSpec, *files: list[str]
+    spark: Any, spec: PipelineSpec, *files: list[str], arrivals: list[datetime] | None = None
 ) -> tuple[dict[int, int], pipeline.BatchWriter]:
-    """Run the pipeline over the files, fed one at a time: late events per batch, and the
-    batches' counts."""
+    """Run the pipeline over the files, fed one at a time (arriving at `arrivals`, when
+    given): the rows Spark dropped by its watermark per batch, and the batches' counts."""
     query, writer = pipeline.start(spark, spec, trigger_seconds=0.5)
     try:
         for number, lines in enumerate(files, start=1):
-            _feed(spec, f"{number}.json", lines)
+            _feed(spec, f"{number}.json", lines, arrivals[number - 1] if arrivals else None)
             query.processAllAvailable()
-        return pipeline.late_events_dropped(query), writer
+        return pipeline.rows_dropped_by_watermark(query), writer
     finally:
         query.stop()
 
 
 def _archived(spark: Any, spec: PipelineSpec) -> list[str]:
-    frame = spark.read.parquet(spec.archive_location)
+    """The event ids of the valid events in the archive."""
+    frame = spark.read.parquet(spec.archive_location).where("error IS NULL")
     return sorted(row["event_id"] for row in frame.select("event_id").collect())
+
+
+def _archived_malformed(spark: Any, spec: PipelineSpec) -> list[tuple[str, str]]:
+    frame = spark.read.parquet(spec.archive_location).where("error IS NOT NULL")
+    rows = frame.select("payload", "error", "event_id", "event_date").collect()
+    assert all(row["event_id"] is None and row["event_date"] is None for row in rows)
+    return sorted((row["payload"], row["error"]) for row in rows)
 
 
 def _wait_for_rows(
@@ -105,48 +114,58 @@ def serving(postgres: Any) -> stores.Store:
 def test_malformed_duplicate_and_late_events(
     spark: Any, serving: stores.Store, tmp_path: Path
 ) -> None:
-    spec = make_spec(tmp_path, sink=serving.sink, version="mdl")
+    spec = make_spec(tmp_path, sink=serving.sink, version="mdl", windowing=ON_ARRIVAL)
     first = generate(150, seed=1)  # 10:00 - 10:10
     second = generate(150, seed=2, start=BASE_TIME + timedelta(minutes=10))  # 10:10 - 10:20
-    # Older than the watermark once the second file is in (10:20 - 10 min = 10:10 or so).
+    # Reaching the source at 10:20, 49 minutes after their event times: late (watermark 10 min).
     late = generate(5, seed=3, start=BASE_TIME - timedelta(minutes=30), span=timedelta(minutes=1))
-    late_counts, writer = _process(
+    arrivals = [BASE_TIME + timedelta(minutes=m) for m in (5, 15, 20)]
+    dropped, writer = _process(
         spark,
         spec,
         # The same malformed payload in two records (lines) is two dead letters.
         [*_jsons(first), *_jsons(first[:10]), *MALFORMED, "{not json"],
         [*_jsons(second), *_jsons(first[10:20])],
         _jsons(late),
+        arrivals=arrivals,
     )
 
     expected = truth(first + second)
     assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), expected)
     dead = _dead_letters(spec)
-    assert {d["payload"]: d["reason"] for d in dead} == MALFORMED
+    late_payloads = {e.to_json(): "late" for e in late}
+    assert {d["payload"]: d["reason"] for d in dead} == {**MALFORMED, **late_payloads}
+    malformed = [d for d in dead if d["reason"] != "late"]
     first_bad_line = len(first) + 10 + 1
     lines = range(first_bad_line, first_bad_line + len(MALFORMED) + 1)
-    assert sorted((d["record_id"].rsplit("/", 1)[-1], d["payload"]) for d in dead) == sorted(
+    assert sorted((d["record_id"].rsplit("/", 1)[-1], d["payload"]) for d in malformed) == sorted(
         (f"1.json:{line}", payload)
         for line, payload in zip(lines, [*MALFORMED, "{not json"], strict=True)
     )
     assert all(d["pipeline_version"] == "mdl" for d in dead)
-    assert sum(late_counts.values()) == len(late)
-    assert _archived(spark, spec) == sorted(e.event_id for e in first + second)
-    assert sum(c.valid for c in writer.history.values()) == 300
+    assert dropped == {}
+    # Every record read is in the archive once: on time, late and malformed.
+    assert _archived(spark, spec) == sorted(e.event_id for e in first + second + late)
+    assert _archived_malformed(spark, spec) == sorted(
+        [*MALFORMED.items(), ("{not json", "invalid JSON")]
+    )
+    counts = writer.history.values()
+    assert sum(c.on_time for c in counts) == 300
+    assert sum(c.late for c in counts) == len(late)
+    assert sum(c.malformed for c in counts) == len(MALFORMED) + 1
 
 
 def test_epoch_millisecond_times_keep_the_watermark_with_the_events(
     spark: Any, serving: stores.Store, tmp_path: Path
 ) -> None:
-    """Read as epoch seconds, the first file's times would lie some 55,000 years ahead, and
-    the watermark with them: every later event would be dropped as late."""
+    """Read as epoch seconds, the first file's times would lie some 55,000 years ahead."""
     spec = make_spec(tmp_path, sink=serving.sink, version="millis")
     first = generate(100, seed=51)  # 10:00 - 10:10
     second = generate(100, seed=52, start=BASE_TIME + timedelta(minutes=10))  # 10:10 - 10:20
-    late_counts, _ = _process(
+    dropped, _ = _process(
         spark, spec, [e.to_json(epoch_millis=True) for e in first], _jsons(second)
     )
-    assert late_counts == {}
+    assert dropped == {}
     assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), truth(first + second))
     assert _archived(spark, spec) == sorted(e.event_id for e in first + second)
 
@@ -191,16 +210,54 @@ def test_a_new_version_replays_beside_the_old_one_into_its_own_outputs(
     assert {p.name for p in (tmp_path / "archive").iterdir()} == {"v1", "v2"}
 
 
-def test_late_events_are_counted_and_logged_per_batch(
+def test_late_events_are_kept_counted_and_logged_per_batch(
     spark: Any, serving: stores.Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Spark drops them inside its deduplication: no payload reaches the job to keep."""
-    spec = make_spec(tmp_path, sink=serving.sink, version="late")
-    on_time = generate(40, seed=81, start=BASE_TIME + timedelta(minutes=30))
-    late = generate(4, seed=82, start=BASE_TIME, span=timedelta(minutes=1))  # 20+ min older
-    _feed(spec, "1.json", _jsons(on_time))
+    """A late event is dead-lettered with reason "late" and archived, never only counted;
+    the batch's figures and log line show it."""
+    spec = make_spec(tmp_path, sink=serving.sink, version="late", windowing=ON_ARRIVAL)
+    on_time = generate(40, seed=81, start=BASE_TIME + timedelta(minutes=30))  # 10:30 - 10:40
+    late = generate(4, seed=82, start=BASE_TIME, span=timedelta(minutes=1))  # 10:00 - 10:01
+    arrival = BASE_TIME + timedelta(minutes=40)
+    caplog.set_level(logging.INFO, logger="kappa.pipeline")
+    dropped, writer = _process(spark, spec, _jsons(on_time + late), arrivals=[arrival])
+    assert dropped == {}
+    [(batch_id, counts)] = [(b, c) for b, c in writer.history.items() if c.on_time or c.late]
+    assert (counts.on_time, counts.late, counts.malformed) == (40, 4, 0)
+    assert f"batch {batch_id}: 40 on time, 4 late, 0 malformed events" in caplog.messages
+    letters = _dead_letters(spec)
+    assert sorted(d["payload"] for d in letters) == sorted(_jsons(late))
+    assert {d["reason"] for d in letters} == {"late"}
+    assert _archived(spark, spec) == sorted(e.event_id for e in on_time + late)
+    assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), truth(on_time))
+
+
+def test_a_backlog_read_in_any_order_loses_no_on_time_event(
+    spark: Any, serving: stores.Store, tmp_path: Path
+) -> None:
+    """A backlog handed out newest first, as Pub/Sub may: on event time the first batch
+    moved the watermark past every later batch's events, which Spark then dropped unseen.
+    Each event here reached the source within five minutes of its event time: on time."""
+    spec = make_spec(tmp_path, sink=serving.sink, version="backlog", windowing=ON_ARRIVAL)
+    hours = [
+        generate(30, seed=90 + n, start=BASE_TIME + timedelta(minutes=10 * n)) for n in range(6)
+    ]
+    files = [_jsons(events) for events in reversed(hours)]
+    arrivals = [min(e.time for e in events) + timedelta(minutes=5) for events in reversed(hours)]
+    dropped, writer = _process(spark, spec, *files, arrivals=arrivals)
+    everything = [e for events in hours for e in events]
+    assert dropped == {}
+    assert sum(c.on_time for c in writer.history.values()) == len(everything)
+    assert sum(c.late for c in writer.history.values()) == 0
+    assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), truth(everything))
+
+
+def test_run_reports_no_rows_dropped_by_the_watermark(
+    spark: Any, serving: stores.Store, tmp_path: Path
+) -> None:
+    spec = make_spec(tmp_path, sink=serving.sink, version="runner", windowing=ON_ARRIVAL)
+    _feed(spec, "1.json", _jsons(generate(20, seed=83)), BASE_TIME + timedelta(minutes=10))
     marker = tmp_path / "stop-now"
-    caplog.set_level(logging.WARNING, logger="kappa.runner")
     results: list[Any] = []
     runner = threading.Thread(
         target=lambda: results.append(run(spark, spec, StopRequest(str(marker)), poll_seconds=1)),
@@ -209,26 +266,13 @@ def test_late_events_are_counted_and_logged_per_batch(
     runner.start()
     try:
         _wait_for_rows(serving, spec.serving_table)
-        # Spark drops an event as late against the watermark of the batch before the one
-        # that reads it: the on-time batch (0) sets the watermark, the no-data batch after
-        # it (1) passes it on, and only from batch 2 are late events dropped. Rows reach the
-        # serving store while batch 0 still writes its archive, so wait for batch 1's commit.
-        _wait_for_commit(spec, batch_id=1)
-        _feed(spec, "2.json", _jsons(late))
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not _late_warnings(caplog):
-            time.sleep(0.5)
+        _wait_for_commit(spec, batch_id=0)
     finally:
         marker.write_text("stop")
         runner.join(timeout=120)
     [result] = results
-    [(batch_id, count)] = result.late_events.items()
-    assert count == len(late)
-    assert _late_warnings(caplog) == [
-        f"batch {batch_id}: {count} events older than the watermark were dropped "
-        "(not aggregated, archived or dead-lettered)"
-    ]
-    assert_matches_truth(serving_view(serving.read_rows(spec.serving_table)), truth(on_time))
+    assert result.batches >= 1
+    assert result.dropped_by_watermark == {}
 
 
 def _wait_for_commit(spec: PipelineSpec, batch_id: int) -> None:
@@ -237,10 +281,6 @@ def _wait_for_commit(spec: PipelineSpec, batch_id: int) -> None:
     while not commit.exists():
         assert time.monotonic() < deadline, f"batch {batch_id} was not committed in 120 s"
         time.sleep(0.2)
-
-
-def _late_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if "older than the watermark" in r.getMessage()]
 
 
 def test_archive_is_partitioned_by_event_date_and_hour(

@@ -294,7 +294,7 @@ def test_pipeline_from_pubsub_to_bigtable_matches_truth(
         query.processAllAvailable()
     finally:
         query.stop()
-    assert sum(c.valid for c in writer.history.values()) == 100
+    assert sum(c.on_time for c in writer.history.values()) == 100
     assert sum(c.malformed for c in writer.history.values()) == 1
     assert_matches_truth(serving_view(backing.read_rows(spec.serving_table)), truth(events))
     # Committed batches are acknowledged and their stored copies removed.
