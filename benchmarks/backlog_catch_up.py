@@ -138,35 +138,25 @@ def main() -> int:
             )
             started = time.time()
             query, writer = pipeline.start(spark, spec, trigger_seconds=0.0)
-            try:
-                query.processAllAvailable()
-            finally:
-                query.stop()
-            progress = query.recentProgress
-            with_records = [p for p in progress if p.numInputRows]
-            last = with_records[-1]
-            ended = source_throughput._epoch(last.timestamp) + (
-                last.durationMs["triggerExecution"] / 1000
-            )
-            first = source_throughput._epoch(progress[0].timestamp)
-            read = sum(p.numInputRows for p in with_records)
+            read, from_start, from_first = source_throughput.run_until_read(query, started)
+            batches = [p for p in query.recentProgress if p.numInputRows]
             counts = writer.history.values()
             dropped = sum(pipeline.rows_dropped_by_watermark(query).values())
             total = serving_total(sink, spec.serving_table)
             spark.stop()
             if "--durations" in sys.argv:
-                for p in with_records:
+                for p in batches:
                     print(p.batchId, p.numInputRows, p.durationMs)
 
     print(
         f"backlog: {args.events} events over the past hour in 2 Kinesis shards "
         f"({shards[0]} and {shards[1]} records), read from earliest at "
-        f"{args.max_records_per_shard} records a shard a micro-batch, {len(with_records)} "
+        f"{args.max_records_per_shard} records a shard a micro-batch, {len(batches)} "
         f"micro-batches; serving store: {store}; local[2]"
     )
     print(
-        f"catch-up (whole job)   {read / (ended - started):10,.0f} events/s from the query's "
-        f"start ({ended - started:.1f} s), {read / (ended - first):,.0f} from its first batch"
+        f"catch-up (whole job)   {read / from_start:10,.0f} events/s from the query's "
+        f"start ({from_start:.1f} s), {read / from_first:,.0f} from its first batch"
     )
     print(
         f"accounted for: {sum(c.on_time for c in counts)} on time, "

@@ -180,6 +180,13 @@ def through_reader(
         .trigger(processingTime="0 seconds")
         .start()
     )
+    return run_until_read(query, started)
+
+
+def run_until_read(query: Any, started: float) -> tuple[int, float, float]:
+    """Runs the query until it has read what its source holds, then stops it: the records
+    read, and the seconds to the end of its last micro-batch with records, from `started`
+    (epoch seconds, before the query started) and from its first micro-batch."""
     try:
         query.processAllAvailable()
     finally:
