@@ -36,6 +36,7 @@ def build_spec(
         windowing=Windowing(
             window_seconds=pipeline.window_seconds,
             watermark_seconds=pipeline.watermark_seconds,
+            deduplication_seconds=pipeline.deduplication_seconds or None,
             trigger_seconds=pipeline.trigger_seconds,
         ),
         storage=storage,

@@ -124,6 +124,8 @@ class PipelineConfig(_Section):
     # At least a second: an event reaches the broker after its event time, so with no
     # allowance every event would be late.
     watermark_seconds: int = Field(600, ge=1, le=604_800, alias="pipelineWatermarkSeconds")
+    # 0: the watermark (the job's own default).
+    deduplication_seconds: int = Field(0, ge=0, le=604_800, alias="pipelineDeduplicationSeconds")
     event_id_field: str = Field("event_id", min_length=1, alias="eventIdField")
     event_key_field: str = Field("key", min_length=1, alias="eventKeyField")
     event_time_field: str = Field("event_time", min_length=1, alias="eventTimeField")

@@ -263,14 +263,17 @@ def deduplicate(parsed: DataFrame, windowing: Windowing) -> DataFrame:
     event times per batch). On event time, one batch reaching far ahead moved the watermark
     past the on-time events of the next batches, which Spark then dropped unseen.
 
-    So a repeat read within the watermark of the first copy is dropped, live or catching up;
-    whether an event is late is decided per record instead (flag_late). Every id, valid or
-    malformed, leaves the state about two watermarks after it was read: the state holds what
-    the job read in that time, however long the run (tests/jobs/test_deduplication_state.py).
+    So a repeat read within the deduplication horizon (the spec's deduplication_seconds, by
+    default the watermark) of its first copy is dropped, live or catching up; whether an
+    event is late is decided per record instead (flag_late). Every id, valid or malformed,
+    leaves the state about two horizons after it was read: the state holds what the job read
+    in that time, however long the run (tests/jobs/test_deduplication_state.py). A repeat
+    read later than that is counted again: the horizon must cover the longest time between
+    reading a record and its repeat (spec.Windowing.deduplication_seconds).
     """
     return (
         parsed.withColumn(PROCESSED_AT, F.current_timestamp())
-        .withWatermark(PROCESSED_AT, f"{windowing.watermark_seconds} seconds")
+        .withWatermark(PROCESSED_AT, f"{windowing.deduplication_horizon_seconds} seconds")
         .dropDuplicatesWithinWatermark([EVENT_ID])
     )
 

@@ -111,14 +111,24 @@ class EventFormat(_Model):
 
 class Windowing(_Model):
     window_seconds: int = Field(default=60, ge=1, le=86_400)
-    # How long the job remembers an event id to drop its repeats (in the job's own time), and
-    # how long after its event time an event may reach the source and still count.
+    # How long after its event time an event may reach the source and still count.
     watermark_seconds: int = Field(default=600, ge=1, le=7 * 86_400)
+    # How long the job remembers an event id to drop its repeats, in its own time (reading
+    # time, not event time); None: the watermark. It must cover the longest time between
+    # reading a record and reading its repeat: a producer's retries, a Pub/Sub redelivery
+    # after a crash (the ack deadline), a restart, and for a Pub/Sub backlog (delivered in no
+    # particular order) the time to read all of it. The state holds the ids read in about
+    # twice this time.
+    deduplication_seconds: int | None = Field(default=None, ge=1, le=7 * 86_400)
     trigger_seconds: int = Field(default=30, ge=1, le=3_600)
     # "arrival": an event is late when it reached the source (Kinesis arrival, Pub/Sub
     # publish time, a file's modification time) more than watermark_seconds after its event
     # time. "none": no event is late, for a backfill of old events from files.
     lateness: Literal["arrival", "none"] = "arrival"
+
+    @property
+    def deduplication_horizon_seconds(self) -> int:
+        return self.deduplication_seconds or self.watermark_seconds
 
 
 class Storage(_Model):

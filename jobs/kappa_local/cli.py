@@ -73,7 +73,8 @@ def _add_event_options(
         "--late",
         type=_share,
         default=0.01,
-        help="share of events older than the watermark (default 0.01)",
+        help="share of late events, sent more than the watermark after their event time: "
+        "dead-lettered (reason late) and archived by the job, not aggregated (default 0.01)",
     )
     group.add_argument("--seed", type=int, default=42, help="same seed, same events (default 42)")
     group.add_argument(
@@ -87,8 +88,9 @@ def _add_event_options(
         "--watermark",
         type=int,
         default=watermark,
-        help="the job's watermark in seconds; late events lie beyond it "
-        f"(default {given_by}{defaults.watermark_seconds})",
+        help="the job's watermark in seconds: an event reaching the broker more than this "
+        "after its event time is late, and a repeat read within it of the first copy is "
+        f"dropped (default {given_by}{defaults.watermark_seconds})",
     )
 
 
@@ -162,7 +164,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=_shares,
         default=(),
         help="SIGKILL the job after these shares of the events and start it "
-        "again, e.g. 0.25,0.5,0.75",
+        "again, e.g. 0.25,0.5,0.75 (with --backlog: once it has read these shares)",
     )
     faults.add_argument(
         "--split-shard-at",
@@ -174,6 +176,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=0.0,
         help="seconds the job polls the empty stream before the first event",
+    )
+    backlog = run.add_argument_group("backlogs and replays")
+    backlog.add_argument(
+        "--backlog",
+        action="store_true",
+        help="send every event (at --rate) before the job starts: it catches up on a backlog",
+    )
+    backlog.add_argument(
+        "--batch-limit",
+        type=int,
+        help="at most this many records per micro-batch: per shard (Kinesis), per batch "
+        "(Pub/Sub); default the job's (10000)",
+    )
+    backlog.add_argument(
+        "--skew",
+        type=_share,
+        help="put this share of the keys on the first of the two Kinesis shards and the rest "
+        "on the second, e.g. 0.9 (aws, postgres)",
+    )
+    backlog.add_argument(
+        "--replay-at",
+        type=_share,
+        help="after this share of the events, start pipeline version v2 beside v1: its own "
+        "checkpoint and serving table, reading the stream from its start; both are checked",
     )
 
     produce = commands.add_parser(
@@ -324,8 +350,8 @@ def produce(args: argparse.Namespace) -> int:
     )
     if truth.late:
         print(
-            "  (late events count as late only once the job's watermark has passed them: "
-            "in a job that had not yet read earlier events, they are on time)"
+            f"  (the {truth.late} late events reached the broker more than {watermark}s after "
+            "their event time: the job dead-letters them with reason late and archives them)"
         )
     if args.truth:
         args.truth.write_text(json.dumps(truth.to_json(), indent=1) + "\n")
@@ -348,6 +374,10 @@ def run_command(args: argparse.Namespace) -> int:
         split_at=args.split_shard_at,
         idle_seconds=args.idle,
         catch_up_timeout=args.timeout,
+        backlog=args.backlog,
+        batch_limit=args.batch_limit,
+        skew=args.skew,
+        replay_at=args.replay_at,
     )
     report = run(options)
     print(summary(report), flush=True)

@@ -3,9 +3,10 @@
 A child process (in its own process group) so that it can be killed outright, as a crashed
 driver would be, and started again from its checkpoint. Spark is configured the way a
 cluster's spark-defaults.conf would: a generated SPARK_CONF_DIR, so the job itself is run
-unchanged. Its own log goes to logs/job.log; Spark's progress reports (input rows,
-duplicates and late rows dropped, per batch) go to logs/spark-progress.log, where the
-runner reads them for the progress line and the summary.
+unchanged. Its own log goes to logs/job.log (with a line per batch: events on time, late
+and malformed); Spark's progress reports (input rows, duplicates dropped, rows dropped by the
+deduplication's watermark, per batch) go to logs/spark-progress.log, where the runner reads
+them for the progress line, the summary and the check.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from .stand_ins import LOOPBACK, REPO, SetupError
 JOBS = REPO / "jobs"
 
 _PROGRESS_START = re.compile(r"Streaming query made progress: (\{)\s*$")
-_BATCH_LINE = re.compile(r"batch (\d+): (\d+) valid, (\d+) malformed events")
+# kappa.pipeline.BatchWriter's line per batch.
+_BATCH_LINE = re.compile(r"batch (\d+): (\d+) on time, (\d+) late, (\d+) malformed events")
 
 # Spark's own log: warnings to the console (the job's log file), and the progress reports
 # (logged at INFO by ProgressReporter) to a file of their own, one JSON document each.
@@ -63,7 +65,19 @@ def write_spark_conf(directory: Path, defaults: Mapping[str, str], progress_log:
 class BatchProgress:
     input_rows: int = 0
     duplicates_dropped: int = 0
-    late_dropped: int = 0
+    # Rows Spark's deduplication dropped as older than its watermark: none, since the
+    # watermark follows the batches' own time (kappa.events.deduplicate); any would be in
+    # neither the archive nor the dead letters.
+    dropped_by_watermark: int = 0
+
+
+@dataclass(frozen=True)
+class BatchCounts:
+    """What the job logged of a batch (kappa.pipeline.BatchCounts)."""
+
+    on_time: int
+    late: int
+    malformed: int
 
 
 @dataclass
@@ -71,7 +85,7 @@ class JobMetrics:
     """What the job and Spark reported, per batch id (a replayed batch replaces its entry)."""
 
     batches: dict[int, BatchProgress] = field(default_factory=dict)
-    written: dict[int, tuple[int, int]] = field(default_factory=dict)  # valid, malformed
+    written: dict[int, BatchCounts] = field(default_factory=dict)
 
     @property
     def input_rows(self) -> int:
@@ -82,8 +96,13 @@ class JobMetrics:
         return sum(b.duplicates_dropped for b in self.batches.values())
 
     @property
-    def late_dropped(self) -> int:
-        return sum(b.late_dropped for b in self.batches.values())
+    def dropped_by_watermark(self) -> int:
+        return sum(b.dropped_by_watermark for b in self.batches.values())
+
+    @property
+    def late_written(self) -> int:
+        """Late events the job logged as dead-lettered and archived."""
+        return sum(c.late for c in self.written.values())
 
 
 class _Follower:
@@ -220,8 +239,8 @@ class JobProcess:
         for line in self._job_lines.new_lines():
             found = _BATCH_LINE.search(line)
             if found:
-                batch, valid, malformed = (int(g) for g in found.groups())
-                self.metrics.written[batch] = (valid, malformed)
+                batch, on_time, late, malformed = (int(g) for g in found.groups())
+                self.metrics.written[batch] = BatchCounts(on_time, late, malformed)
         for line in self._progress_lines.new_lines():
             self._read_progress(line)
         return self.metrics
@@ -246,7 +265,9 @@ class JobProcess:
                 int((op.get("customMetrics") or {}).get("numDroppedDuplicateRows", 0))
                 for op in operators
             ),
-            late_dropped=sum(int(op.get("numRowsDroppedByWatermark", 0)) for op in operators),
+            dropped_by_watermark=sum(
+                int(op.get("numRowsDroppedByWatermark", 0)) for op in operators
+            ),
         )
 
     def tail(self, lines: int = 30) -> str:

@@ -13,6 +13,7 @@ key, time and value fields; events in another format would all be dead-lettered.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -24,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 from kappa.spec import PipelineSpec
 
-from .synthetic import Kind, Message
+from .synthetic import Message
 
 # PutRecords takes at most 500 records (and 5 MiB) per call.
 _KINESIS_BATCH = 500
@@ -32,6 +33,8 @@ _MAX_ATTEMPTS = 8
 EMULATOR_CREDENTIALS = {"aws_access_key_id": "kappa-local", "aws_secret_access_key": "kappa-local"}
 # The pacer sends a slice of the stream this often.
 _SLICE_SECONDS = 0.2
+# Kinesis hash keys are 128-bit: MD5 of the partition key, or an explicit hash key.
+_HASH_KEYS = 2**128
 
 
 class ProduceError(RuntimeError):
@@ -46,6 +49,23 @@ class Channel(Protocol):
     def close(self) -> None: ...
 
 
+def skewed_hash_key(partition_key: str, hot_share: float) -> str:
+    """An explicit hash key that sends `hot_share` of the partition keys to the lower half of
+    the hash key range (the first of two evenly split shards) and the rest to the upper half.
+
+    The partition key's MD5 (Kinesis' own mapping) as a point u in [0, 1), stretched: [0,
+    hot_share) onto the lower half, [hot_share, 1) onto the upper one. A partition key always
+    maps to the same hash key, so its records (a retry's too) stay on one shard, in order.
+    """
+    digest = hashlib.md5(partition_key.encode("utf-8"), usedforsecurity=False)
+    point = int(digest.hexdigest(), 16)
+    half = _HASH_KEYS // 2
+    border = round(hot_share * _HASH_KEYS)
+    if point < border:
+        return str(point * half // border)
+    return str(half + (point - border) * half // (_HASH_KEYS - border))
+
+
 class KinesisChannel:
     def __init__(
         self,
@@ -53,13 +73,18 @@ class KinesisChannel:
         region: str,
         endpoint_url: str | None = None,
         credentials: Mapping[str, str] | None = None,
+        hot_share: float | None = None,
     ) -> None:
+        """`hot_share`: route that share of the partition keys to the first of two evenly
+        split shards (skewed_hash_key); None leaves the routing to Kinesis (MD5)."""
         import boto3
         from botocore.config import Config
 
         self.stream = stream
+        self._hot_share = hot_share
         where = f" at {endpoint_url}" if endpoint_url else ""
-        self.description = f"Kinesis stream {stream} ({region}{where})"
+        skew = f", {hot_share:.0%} of the keys on one shard" if hot_share is not None else ""
+        self.description = f"Kinesis stream {stream} ({region}{where}{skew})"
         self._client = boto3.client(
             "kinesis",
             region_name=region,
@@ -77,11 +102,7 @@ class KinesisChannel:
         pending = list(messages)
         for attempt in range(_MAX_ATTEMPTS):
             response = self._client.put_records(
-                StreamName=self.stream,
-                Records=[
-                    {"Data": m.payload.encode("utf-8"), "PartitionKey": m.partition_key}
-                    for m in pending
-                ],
+                StreamName=self.stream, Records=[self._record(m) for m in pending]
             )
             if not response.get("FailedRecordCount"):
                 return
@@ -97,6 +118,15 @@ class KinesisChannel:
             f"{self.description}: {len(pending)} records still failing after {_MAX_ATTEMPTS} "
             "attempts (throttled? raise the shard count or lower --rate)"
         )
+
+    def _record(self, message: Message) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "Data": message.payload.encode("utf-8"),
+            "PartitionKey": message.partition_key,
+        }
+        if self._hot_share is not None:
+            record["ExplicitHashKey"] = skewed_hash_key(message.partition_key, self._hot_share)
+        return record
 
     def close(self) -> None:
         self._client.close()
@@ -236,45 +266,27 @@ def send_paced(
     channel: Channel,
     *,
     rate: float,
-    late_allowed: Callable[[], bool] | None = None,
     after_slice: Callable[[list[Message]], None] | None = None,
-    late_timeout: float = 300.0,
 ) -> list[Message]:
-    """Send at `rate` messages per second (0: as fast as the channel takes them).
+    """Send at `rate` messages per second (0: as fast as the channel takes them), in order.
 
-    Late events are held back while `late_allowed()` is false: an event is only late for the
-    job once its watermark has moved past it (see Flavour.watermark_moved), and a run that
-    checks exact totals must not send one before. `after_slice(sent)` runs after every slice
-    (progress, fault injection); it may block, which pauses the stream: the schedule resumes
-    where it stopped rather than catching up in one burst, so a fault injected at a point of
-    the stream still has the rest of the stream arriving after it at the rate. Returns the
-    messages in the order they were sent.
+    Every message is sent when its turn comes, late events too: they are late by their own
+    times (synthetic.generate), whenever the job reads them. `after_slice(sent)` runs after
+    every slice (progress, fault injection); it may block, which pauses the stream: the
+    schedule resumes where it stopped rather than catching up in one burst, so a fault
+    injected at a point of the stream still has the rest of the stream arriving after it at
+    the rate. (A pause puts the rest of the stream behind its event times by as much: longer
+    than the watermark, and on-time events would reach the broker late.) Returns the messages
+    in the order they were sent.
     """
     sent: list[Message] = []
-    held: list[Message] = []
-    gate_open = late_allowed is None
     started = time.monotonic()
     position = 0
-    while position < len(messages) or held:
+    while position < len(messages):
         slice_started = time.monotonic()
-        if position < len(messages):
-            if rate > 0:
-                due = int((slice_started - started) * rate) + 1
-            else:
-                due = position + _KINESIS_BATCH
-            upto = min(len(messages), max(due, position))
-            chunk, position = list(messages[position:upto]), upto
-        else:
-            chunk = []
-            gate_open = _wait_for(late_allowed, late_timeout, len(held))
-        if not gate_open and (held or any(m.kind is Kind.LATE for m in chunk)):
-            # Asked only when it matters: the question costs a read of the job's checkpoint.
-            gate_open = late_allowed is None or late_allowed()
-        if gate_open:
-            chunk, held = held + chunk, []
-        else:
-            held += [m for m in chunk if m.kind is Kind.LATE]
-            chunk = [m for m in chunk if m.kind is not Kind.LATE]
+        due = int((slice_started - started) * rate) + 1 if rate > 0 else position + _KINESIS_BATCH
+        upto = min(len(messages), max(due, position))
+        chunk, position = list(messages[position:upto]), upto
         if chunk:
             channel.send(chunk)
             sent.extend(chunk)
@@ -285,15 +297,3 @@ def send_paced(
         if rate > 0 and position < len(messages):
             time.sleep(max(0.0, _SLICE_SECONDS - (time.monotonic() - slice_started)))
     return sent
-
-
-def _wait_for(condition: Callable[[], bool] | None, timeout: float, held: int) -> bool:
-    deadline = time.monotonic() + timeout
-    while condition is not None and not condition():
-        if time.monotonic() > deadline:
-            raise ProduceError(
-                f"{held} late events still held after {timeout:.0f}s: the job's watermark "
-                "has not moved (has it processed any on-time event?)"
-            )
-        time.sleep(0.5)
-    return True

@@ -1,10 +1,18 @@
 """Synthetic events, and the truth about them computed in plain Python (no Spark).
 
 Deterministic: the same mix, seed and start time give the same messages in the same order.
-The truth is what the serving store must hold once the job has read every message: per key
-and event-time window, count, sum, min and max of each value field over the valid, unique,
-on-time events. Values are whole numbers, so every sum is exact whatever order Spark adds
-them in, and the final check can compare without a tolerance.
+The truth is what the job must produce once it has read every message: in the serving
+store, per key and event-time window, count, sum, min and max of each value field over the
+valid, unique, on-time events; in the dead letters, every malformed record and every late
+event; in the archive, every unique valid event and every malformed record. Values are
+whole numbers, so every sum is exact whatever order Spark adds them in, and the final check
+can compare without a tolerance.
+
+Lateness is the job's arrival rule: an event is late when it reaches the broker more than the
+watermark after its event time. A message reaches the broker when it is sent, so on-time
+events carry times that follow `start` at the mix's rate (sent on that schedule, each
+arrives within the jitter of its time), and late ones lie further back than the watermark
+before `start`: late whenever they are sent after it.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ class Kind(StrEnum):
     VALID = "valid"  # the first delivery of a unique, on-time event
     DUPLICATE = "duplicate"  # the same event again, as a producer retry would send it
     MALFORMED = "malformed"  # not an event the job can parse: it goes to the dead letters
-    LATE = "late"  # older than the watermark: the job drops it
+    # Sent more than the watermark after its event time: the job dead-letters it with reason
+    # "late" and archives it, but does not aggregate it.
+    LATE = "late"
 
 
 # Each kind of malformed payload, so that the dead letters show every reason the job gives.
@@ -41,12 +51,16 @@ MALFORMED_KINDS = (
 )
 REPEATED_BODY = '{"broken": '
 
-# On-time events arrive up to 2 s out of order, as events from many producers do.
-_JITTER_MS = 2_000
-# A late event is this much older than the first on-time event, beyond the watermark, so it is
-# late whatever the jitter and however the job cuts its micro-batches.
+# On-time events arrive up to 2 s out of order, as events from many producers do: each
+# reaches the broker up to that much after its event time (a watermark must be longer).
+JITTER_MS = 2_000
+# A late event is this much older than `start`, beyond the watermark, so it is late by a wide
+# margin whenever it is sent.
 _LATE_MARGIN_MS = (60_000, 600_000)
-# A duplicate repeats one of the most recent valid events (a retry comes soon after).
+# A duplicate repeats one of the valid events sent in about the last second, as a producer's
+# retry does; the job drops a repeat read within its watermark of the first copy. At most
+# this many messages back (and so many when the rate is unlimited).
+_DUPLICATE_SECONDS = 1.0
 _DUPLICATE_HORIZON = 200
 _VALUE_RANGE = (0, 1_000)
 
@@ -173,25 +187,35 @@ def generate(
     event_format: EventFormat | None = None,
     watermark_seconds: int = 600,
 ) -> list[Message]:
-    """The messages to send, in order. On-time event times follow `start` at the mix's rate;
-    late ones lie further back than the watermark before `start`."""
+    """The messages to send, in order. On-time event times follow `start` at the mix's rate,
+    up to JITTER_MS early: sent from `start` at that rate, each reaches the broker within the
+    jitter of its event time, and is on time for any watermark longer than that (plus what
+    the producer falls behind its schedule). Late ones lie further back than the watermark
+    before `start`, so they are late whenever they are sent."""
     fmt = event_format or EventFormat()
     rng = random.Random(mix.seed)  # noqa: S311 - reproducible test data, not a secret
     start_ms = int(start.timestamp() * 1000)
     spacing_ms = 1000.0 / mix.rate if mix.rate > 0 else 1.0
-    recent: deque[Message] = deque(maxlen=_DUPLICATE_HORIZON)
+    horizon = _DUPLICATE_HORIZON
+    if mix.rate > 0:
+        horizon = max(1, min(horizon, round(mix.rate * _DUPLICATE_SECONDS)))
+    # The valid events of the last `horizon` messages, with their positions (at least one).
+    recent: deque[tuple[int, Message]] = deque()
     messages: list[Message] = []
     for position, kind in enumerate(_ordered_kinds(mix, rng)):
         event_id = f"e{mix.seed}-{position:07d}"
         key = f"k{rng.randrange(mix.keys):03d}"
         values = tuple(rng.randint(*_VALUE_RANGE) for _ in fmt.value_fields)
         if kind is Kind.DUPLICATE:
-            messages.append(replace(rng.choice(recent), kind=Kind.DUPLICATE))
+            while len(recent) > 1 and recent[0][0] < position - horizon:
+                recent.popleft()
+            _, original = rng.choice(recent)
+            messages.append(replace(original, kind=Kind.DUPLICATE))
             continue
         if kind is Kind.LATE:
             event_time = start_ms - watermark_seconds * 1000 - rng.randrange(*_LATE_MARGIN_MS)
         else:
-            event_time = start_ms + round(position * spacing_ms) - rng.randrange(_JITTER_MS)
+            event_time = start_ms + round(position * spacing_ms) - rng.randrange(JITTER_MS)
         document = _document(fmt, event_id, key, event_time, values)
         if kind is Kind.MALFORMED:
             malformed_kind = MALFORMED_KINDS[rng.randrange(len(MALFORMED_KINDS))]
@@ -201,7 +225,7 @@ def generate(
         message = Message(json.dumps(document), key, kind, event_id, key, event_time, values)
         messages.append(message)
         if kind is Kind.VALID:
-            recent.append(message)
+            recent.append((position, message))
     return messages
 
 
@@ -225,15 +249,31 @@ class Truth:
     value_fields: tuple[str, ...]
     # (key, window start) -> value field -> stats, over valid, unique, on-time events.
     aggregates: Mapping[tuple[str, str], Mapping[str, Stats]]
-    archived_ids: frozenset[str]
+    # The unique valid events that are on time: aggregated and archived.
+    on_time_ids: frozenset[str]
     malformed: tuple[Message, ...]
+    # The late events: dead-lettered with reason "late" and archived, not aggregated.
+    late_events: tuple[Message, ...]
     sent: int
     duplicates: int
-    late: int
 
     @property
     def valid(self) -> int:
-        return len(self.archived_ids)
+        """Unique on-time events."""
+        return len(self.on_time_ids)
+
+    @property
+    def late(self) -> int:
+        return len(self.late_events)
+
+    @property
+    def late_ids(self) -> frozenset[str]:
+        return frozenset(m.event_id for m in self.late_events)
+
+    @property
+    def archived_ids(self) -> frozenset[str]:
+        """The ids of the valid events the archive must hold, each once: on time and late."""
+        return self.on_time_ids | self.late_ids
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -268,14 +308,15 @@ def truth_of(
     aggregates: dict[tuple[str, str], dict[str, Stats]] = {}
     seen: set[str] = set()
     malformed: list[Message] = []
-    sent = duplicates = late = 0
+    late: list[Message] = []
+    sent = duplicates = 0
     for message in messages:
         sent += 1
         if message.kind is Kind.MALFORMED:
             malformed.append(message)
             continue
         if message.kind is Kind.LATE:
-            late += 1
+            late.append(message)
             continue
         if message.event_id in seen:
             duplicates += 1
@@ -287,5 +328,11 @@ def truth_of(
             current = row.get(name)
             row[name] = current.add(value) if current else Stats(1, value, value, value)
     return Truth(
-        value_fields, aggregates, frozenset(seen), tuple(malformed), sent, duplicates, late
+        value_fields=value_fields,
+        aggregates=aggregates,
+        on_time_ids=frozenset(seen),
+        malformed=tuple(malformed),
+        late_events=tuple(late),
+        sent=sent,
+        duplicates=duplicates,
     )

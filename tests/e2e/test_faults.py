@@ -42,8 +42,9 @@ def test_a_job_killed_three_times_mid_batch_loses_and_doubles_nothing(killed: Ru
     assert sum(int(row["value_count"]) for row in killed.serving) == truth.valid
     assert Counter(killed.archived_ids) == Counter(truth.archived_ids)
     assert Counter(d["payload"] for d in killed.dead_letters) == Counter(
-        m.payload for m in truth.malformed
+        m.payload for m in (*truth.malformed, *truth.late_events)
     )
+    assert killed.metrics.dropped_by_watermark == 0
 
 
 def test_a_job_started_before_the_stream_has_data_reads_what_comes(split: RunReport) -> None:

@@ -1,4 +1,4 @@
-"""The producer: deterministic synthetic events, their truth, pacing and the late-event gate,
+"""The producer: deterministic synthetic events, their truth, pacing, skewed Kinesis routing,
 targets and the live version's event format from a stack's outputs, --duration and --keys,
 and sending to the stand-ins (moto's Kinesis and S3, Google's Pub/Sub fake) through the
 `produce` command."""
@@ -12,7 +12,7 @@ import stat
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,12 @@ from kappa.spec import DynamoDbSink, EventFormat, KinesisSource, PipelineSpec, S
 from kappa_local import cli
 from kappa_local.producer import (
     EMULATOR_CREDENTIALS,
+    KinesisChannel,
     Target,
     live_spec_uri,
     read_stack_outputs,
     send_paced,
+    skewed_hash_key,
     target_from_outputs,
 )
 from kappa_local.stand_ins import free_port, go_emulator, moto_server
@@ -67,7 +69,7 @@ def test_the_same_seed_gives_the_same_events() -> None:
     assert [m.payload for m in other] != [m.payload for m in generate(MIX, START)]
 
 
-def test_the_shares_are_exact_and_the_truth_counts_only_valid_unique_on_time_events() -> None:
+def test_the_shares_are_exact_and_the_truth_aggregates_only_valid_unique_on_time_events() -> None:
     messages = generate(MIX, START)
     kinds = Counter(m.kind for m in messages)
     assert kinds == {Kind.VALID: 830, Kind.MALFORMED: 100, Kind.DUPLICATE: 50, Kind.LATE: 20}
@@ -75,29 +77,42 @@ def test_the_shares_are_exact_and_the_truth_counts_only_valid_unique_on_time_eve
     assert (truth.sent, truth.valid, truth.duplicates, truth.late) == (1000, 830, 50, 20)
     assert len(truth.malformed) == 100
     valid = [m for m in messages if m.kind is Kind.VALID]
+    late = [m for m in messages if m.kind is Kind.LATE]
     assert sum(s["value"].count for s in truth.aggregates.values()) == 830
     assert sum(s["value"].total for s in truth.aggregates.values()) == sum(
         m.values[0] for m in valid
     )
-    assert truth.archived_ids == {m.event_id for m in valid}
+    assert truth.on_time_ids == {m.event_id for m in valid}
+    # Late events are kept: dead-lettered and archived, only not aggregated.
+    assert truth.late_events == tuple(late)
+    assert truth.archived_ids == {m.event_id for m in valid + late}
 
 
-def test_duplicates_repeat_an_earlier_valid_event() -> None:
+def test_duplicates_repeat_a_valid_event_sent_within_the_last_second() -> None:
+    # A producer's retry: the job drops a repeat read within its watermark of the first copy.
     messages = generate(MIX, START)
     for position, message in enumerate(messages):
         if message.kind is Kind.DUPLICATE:
-            earlier = [m for m in messages[:position] if m.kind is Kind.VALID]
-            assert message.payload in {m.payload for m in earlier}
+            first = next(i for i, m in enumerate(messages) if m.payload == message.payload)
+            assert messages[first].kind is Kind.VALID
+            assert 0 < position - first <= MIX.rate * 1.0 + 1
 
 
-def test_late_events_are_older_than_the_watermark_before_the_first_event() -> None:
-    messages = generate(MIX, START, watermark_seconds=600)
-    horizon = START - timedelta(seconds=600)
+def test_late_events_lie_beyond_the_watermark_and_on_time_ones_follow_the_rate() -> None:
+    """Sent from START at the mix's rate, an on-time event reaches the broker within its 2 s
+    of jitter of its event time, and a late one more than the watermark after it: the job's
+    arrival rule tells them apart whenever they are sent."""
+    watermark = 5
+    messages = generate(MIX, START, watermark_seconds=watermark)
+    start_ms = START.timestamp() * 1000
+    horizon = start_ms - watermark * 1000
     late = [m for m in messages if m.kind is Kind.LATE]
-    on_time = [m for m in messages if m.kind is Kind.VALID]
     assert late
-    assert all(m.event_time_ms < horizon.timestamp() * 1000 - 60_000 for m in late)
-    assert min(m.event_time_ms for m in on_time) >= START.timestamp() * 1000 - 2_000
+    assert all(m.event_time_ms < horizon - 60_000 for m in late)
+    for position, message in enumerate(messages):
+        if message.kind is Kind.VALID:
+            scheduled = start_ms + position * 1000 / MIX.rate  # when send_paced sends it
+            assert 0 <= scheduled - message.event_time_ms < 2_000
 
 
 def test_malformed_payloads_are_unique_but_the_repeated_body_and_never_valid_events() -> None:
@@ -140,20 +155,45 @@ class _Recorder:
         pass
 
 
-def test_late_events_wait_until_the_gate_opens() -> None:
+def test_every_event_is_sent_in_its_turn_late_ones_too() -> None:
+    # Nothing is held back for the job: a late event is late by its own times.
     messages = generate(Mix(events=200, late=0.1, seed=5, rate=0), START)
     channel = _Recorder()
-    opened_after: list[int] = []
+    sent = send_paced(messages, channel, rate=0)
+    assert sent == channel.sent == messages
 
-    def gate() -> bool:
-        if len(channel.sent) >= 150 and not opened_after:
-            opened_after.append(len(channel.sent))
-        return bool(opened_after)
 
-    sent = send_paced(messages, channel, rate=0, late_allowed=gate)
-    assert Counter(m.payload for m in sent) == Counter(m.payload for m in messages)
-    first_late = next(i for i, m in enumerate(sent) if m.kind is Kind.LATE)
-    assert first_late >= opened_after[0]
+@pytest.mark.parametrize("share", [0.9, 0.5, 0.1])
+def test_skewed_routing_puts_that_share_of_the_keys_on_the_first_of_two_shards(
+    share: float,
+) -> None:
+    half = 2**127
+    keys = [f"key-{n}" for n in range(4000)]
+    hashes = [int(skewed_hash_key(k, share)) for k in keys]
+    assert all(0 <= h < 2 * half for h in hashes)
+    on_first = sum(h < half for h in hashes) / len(keys)
+    assert abs(on_first - share) < 0.03
+    # A partition key always maps to the same hash key: its records stay on one shard.
+    assert [skewed_hash_key(k, share) for k in keys[:50]] == [str(h) for h in hashes[:50]]
+
+
+def test_a_skewed_channel_puts_most_records_on_one_shard(moto: str) -> None:
+    stream = "kappa-skewed"
+    kinesis = _client("kinesis", moto)
+    kinesis.create_stream(StreamName=stream, ShardCount=2)
+    kinesis.get_waiter("stream_exists").wait(StreamName=stream)
+    messages = generate(Mix(events=400, keys=10, malformed=0.1, seed=42, rate=0), START)
+    channel = KinesisChannel(stream, REGION, moto, EMULATOR_CREDENTIALS, hot_share=0.9)
+    channel.send(messages)
+    channel.close()
+    counts = []
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        counts.append(len(kinesis.get_records(ShardIterator=iterator, Limit=10_000)["Records"]))
+    assert sum(counts) == 400
+    assert 0.85 <= counts[0] / 400 <= 0.95, counts
 
 
 def test_sending_is_paced_at_the_rate() -> None:
@@ -174,8 +214,11 @@ def test_a_blocking_hook_pauses_the_stream_instead_of_bunching_it_up() -> None:
             chunks.append(len(messages))
             super().send(messages)
 
+    paused: list[bool] = []
+
     def hook(sent: list[Message]) -> None:
-        if len(chunks) == 1:
+        if len(chunks) == 1 and not paused:  # one pause of a second, after the first chunk
+            paused.append(True)
             time.sleep(1.0)
 
     began = time.monotonic()

@@ -22,9 +22,12 @@ pytestmark = pytest.mark.spark
 
 _START_MILLIS = 1_795_600_000_000
 _SPACING_MILLIS = 100
-# One batch a second (the trigger) and ids kept for about two seconds of it.
+# One batch a second (the trigger) and ids kept for about two seconds of it: the
+# deduplication horizon, not the (lateness) watermark, which would keep them all run long.
 _TRIGGER = "1 second"
-_WATERMARK = Windowing(window_seconds=60, watermark_seconds=1, trigger_seconds=1)
+_WATERMARK = Windowing(
+    window_seconds=60, watermark_seconds=600, deduplication_seconds=1, trigger_seconds=1
+)
 # An id read by batch k has expired by the end of batch k + 4 when batches start a second
 # apart (the watermark of k + 4 is the time of k + 3 less 1 s, past k's time plus 1 s); a
 # slower machine starts them further apart and holds fewer. So the state holds at most the

@@ -73,13 +73,16 @@ class AwsFlavour(Flavour):
         stack.enter_context(moto_server(self.settings.ports.moto, self.logs))
         self.files = Files(self._client("s3"))
 
-    def provision(self) -> None:
+    def provision_shared(self) -> None:
         kinesis = self._client("kinesis")
+        # Shards split the hash key range evenly (the skewed routing relies on it).
         kinesis.create_stream(StreamName=self.stream, ShardCount=self.settings.shards)
         kinesis.get_waiter("stream_exists").wait(StreamName=self.stream)
         s3 = self._client("s3")
         for bucket in self.buckets.values():
             s3.create_bucket(Bucket=bucket)
+
+    def provision_version(self) -> None:
         self._create_table()
 
     def _create_table(self) -> None:
@@ -98,7 +101,16 @@ class AwsFlavour(Flavour):
         )
 
     def _source(self) -> KinesisSource:
-        return KinesisSource(stream_name=self.stream, region=REGION, endpoint_url=self.endpoint)
+        source = KinesisSource(stream_name=self.stream, region=REGION, endpoint_url=self.endpoint)
+        limit = self.settings.batch_limit
+        if limit is None:
+            return source
+        return KinesisSource.model_validate({**source.model_dump(), "max_records_per_shard": limit})
+
+    def _first_offset_reads(self, offset: Any) -> bool:
+        # The reader's first batch may only list the shards: every position still "start".
+        positions = (offset or {}).get("shards", {})
+        return any(position != "start" for position in positions.values())
 
     def _sink(self) -> Any:
         return DynamoDbSink(table=f"{NAME}-aggregates", region=REGION, endpoint_url=self.endpoint)
@@ -152,7 +164,33 @@ class AwsFlavour(Flavour):
         return (self.settings.ports.moto,)
 
     def channel(self) -> Channel:
-        return KinesisChannel(self.stream, REGION, self.endpoint, EMULATOR_CREDENTIALS)
+        return KinesisChannel(
+            self.stream,
+            REGION,
+            self.endpoint,
+            EMULATOR_CREDENTIALS,
+            hot_share=self.settings.hot_share,
+        )
+
+    def shard_records(self) -> dict[str, int]:
+        """Records per shard, read from the start (for checking how a run spread them)."""
+        kinesis = self._client("kinesis")
+        counts = {}
+        for shard in kinesis.list_shards(StreamName=self.stream)["Shards"]:
+            iterator = kinesis.get_shard_iterator(
+                StreamName=self.stream,
+                ShardId=shard["ShardId"],
+                ShardIteratorType="TRIM_HORIZON",
+            )["ShardIterator"]
+            count = 0
+            while iterator:
+                page = kinesis.get_records(ShardIterator=iterator, Limit=10_000)
+                count += len(page["Records"])
+                if not page["Records"]:
+                    break
+                iterator = page.get("NextShardIterator")
+            counts[shard["ShardId"]] = count
+        return counts
 
     def serving_rows(self) -> list[dict[str, Any]]:
         from boto3.dynamodb.types import TypeDeserializer

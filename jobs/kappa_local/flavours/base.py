@@ -3,7 +3,8 @@ from a flavour's source, sink and storage, and reading back what the job wrote (
 the archive, Spark's checkpoint logs) from s3:// in moto or local paths.
 
 A flavour subclasses `Flavour` in a module of its own and is registered in `FLAVOURS`
-(`__init__.py`).
+(`__init__.py`). One flavour object stands for one pipeline version; `sibling(version)` makes
+another version's (a replay's) on the same stand-ins, stream and storage.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import io
 import json
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,12 +41,21 @@ class Settings:
     version: str = "v1"
     shards: int = 2
     event: EventFormat = field(default_factory=EventFormat)
+    # At most this many records a micro-batch takes: per shard (Kinesis), per batch (Pub/Sub).
+    # None: the job's defaults.
+    batch_limit: int | None = None
+    # Kinesis: this share of the partition keys goes to the first shard, the rest to the
+    # second (producer.skewed_hash_key). None: Kinesis' own even MD5 routing.
+    hot_share: float | None = None
 
 
 def _visible(relative: str) -> bool:
-    """Hadoop's rule: files and directories starting with _ or . are not data
-    (_SUCCESS, _temporary, .spark-staging-*, checksums)."""
-    return not any(part.startswith(("_", ".")) for part in relative.split("/"))
+    """Spark's rule: files and directories starting with _ or . are not data (_SUCCESS,
+    _temporary, .spark-staging-*, checksums), but for partition directories (a=b)."""
+    return not any(
+        part.startswith(".") or (part.startswith("_") and "=" not in part)
+        for part in relative.split("/")
+    )
 
 
 class Files:
@@ -53,7 +63,8 @@ class Files:
 
     def __init__(self, s3: Any = None) -> None:
         self._s3 = s3
-        self._parquet_ids: dict[str, list[str]] = {}
+        self._parquet_rows: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
+        self._immutable: dict[str, bytes] = {}
 
     def list(self, prefix: str) -> list[str]:
         """Every visible data file under a prefix, as full URIs (recursive)."""
@@ -104,19 +115,27 @@ class Files:
                 rows += [json.loads(line) for line in text.splitlines() if line.strip()]
         return rows
 
-    def parquet_column(self, prefix: str, column: str) -> list[str]:
+    def read_once(self, uri: str) -> bytes:
+        """A file that never changes once written (Spark's offset log entries), read once."""
+        if uri not in self._immutable:
+            self._immutable[uri] = self.read(uri)
+        return self._immutable[uri]
+
+    def parquet_rows(self, prefix: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+        """These columns of every row of the Parquet files under a prefix (partition columns,
+        which live in directory names, are not among them)."""
         import pyarrow.parquet as pq
 
-        values: list[str] = []
+        rows: list[dict[str, Any]] = []
         current = [u for u in self.list(prefix) if u.endswith(".parquet")]
         # A file never changes once written (a replayed batch writes new names), so each is
         # read once; files of overwritten partitions drop out of the listing.
         for uri in current:
-            if uri not in self._parquet_ids:
-                table = pq.read_table(io.BytesIO(self.read(uri)), columns=[column])
-                self._parquet_ids[uri] = [str(v) for v in table.column(column).to_pylist()]
-            values += self._parquet_ids[uri]
-        return values
+            if (uri, columns) not in self._parquet_rows:
+                table = pq.read_table(io.BytesIO(self.read(uri)), columns=list(columns))
+                self._parquet_rows[uri, columns] = table.to_pylist()
+            rows += self._parquet_rows[uri, columns]
+        return rows
 
 
 class Flavour:
@@ -125,7 +144,10 @@ class Flavour:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # The first version's logs (and the stand-ins') at the top, a replay's beside them.
         self.logs = settings.workdir / "logs"
+        if settings.version != Settings.version:
+            self.logs = self.logs / settings.version
         self.files = Files()
         self._spec: PipelineSpec | None = None
 
@@ -134,7 +156,29 @@ class Flavour:
         raise NotImplementedError
 
     def provision(self) -> None:
+        """Create the stream or topic and the storage, then this version's own resources."""
+        self.provision_shared()
+        self.provision_version()
+
+    def provision_shared(self) -> None:
         raise NotImplementedError
+
+    def provision_version(self) -> None:
+        """What a pipeline version has of its own: the serving table (and on Pub/Sub its
+        subscription)."""
+        raise NotImplementedError
+
+    def sibling(self, version: str) -> Flavour:
+        """The flavour of another pipeline version (a replay) on the same stand-ins, stream and
+        storage, with its own spec, checkpoint, outputs and serving table. Its resources are
+        made by its provision_version()."""
+        other = type(self)(replace(self.settings, version=version))
+        other.adopt(self)
+        return other
+
+    def adopt(self, started: Flavour) -> None:
+        """Take over the connections of a started flavour (same stand-ins)."""
+        self.files = started.files
 
     # -- the job ------------------------------------------------------------------------------
     def spec(self) -> PipelineSpec:
@@ -197,8 +241,23 @@ class Flavour:
     def dead_letters(self) -> list[dict[str, Any]]:
         return self.files.json_lines(self.spec().dead_letter_location)
 
-    def archived_ids(self) -> list[str]:
-        return self.files.parquet_column(self.spec().archive_location, self.settings.event.id_field)
+    def archived(self) -> list[dict[str, Any]]:
+        """Every archived row: the event id (None for a malformed record), whether it was
+        late, the malformed record's error, the payload and the record's identity."""
+        from kappa.events import ERROR, LATE, PAYLOAD, RECORD_ID
+
+        id_field = self.settings.event.id_field
+        columns = (id_field, LATE, ERROR, PAYLOAD, RECORD_ID)
+        return [
+            {
+                "event_id": row[id_field],
+                "late": row[LATE],
+                "error": row[ERROR],
+                "payload": row[PAYLOAD],
+                "record_id": row[RECORD_ID],
+            }
+            for row in self.files.parquet_rows(self.spec().archive_location, columns)
+        ]
 
     def _logged(self, log: str) -> dict[int, str]:
         """Batch id -> file of one of Spark's checkpoint logs ("offsets" or "commits")."""
@@ -218,27 +277,32 @@ class Flavour:
     def last_planned_batch(self) -> int | None:
         return max(self._logged("offsets"), default=None)
 
-    def watermark_moved(self) -> bool:
-        """Whether Spark has logged a batch with a watermark above zero (its offset log:
-        a "v1" line, then the batch metadata, then the sources' offsets).
+    def carries_events(self, batch: int) -> bool:
+        """Whether a logged batch reads anything: its source offset differs from the batch
+        before's. Spark also runs batches without input: the first of a query may have none
+        (a Kinesis reader that saw no record yet), and a batch that moved the deduplication's
+        watermark is followed by one that only evicts state, when no input waits."""
+        logged = self._logged("offsets")
+        if batch not in logged:
+            return False
+        offset = self._source_offset(logged[batch])
+        if batch - 1 in logged:
+            return offset != self._source_offset(logged[batch - 1])
+        return self._first_offset_reads(offset)
 
-        Deduplication drops an event as late against the watermark of the batch *before*
-        its own, so an event is only certain to count as late when it is sent after such a
-        batch was logged: it then lands in a later batch, whose previous watermark is set.
-        """
-        lines = self._last_offsets_entry()
-        return len(lines) > 1 and int(json.loads(lines[1]).get("batchWatermarkMs", 0)) > 0
+    def _first_offset_reads(self, offset: Any) -> bool:
+        """Whether a query's first batch, ending at this offset, reads anything."""
+        return offset is not None
 
     def last_source_offset(self) -> Any:
         """The source's end offset of the last batch Spark logged (e.g. Kinesis positions)."""
-        lines = self._last_offsets_entry()
-        return json.loads(lines[2]) if len(lines) > 2 else None
-
-    def _last_offsets_entry(self) -> list[str]:
         logged = self._logged("offsets")
-        if not logged:
-            return []
-        return self.files.read(logged[max(logged)]).decode("utf-8").splitlines()
+        return self._source_offset(logged[max(logged)]) if logged else None
+
+    def _source_offset(self, uri: str) -> Any:
+        """An offset log entry: a "v1" line, the batch's metadata, the source's offset."""
+        lines = self.files.read_once(uri).decode("utf-8").splitlines()
+        return json.loads(lines[2]) if len(lines) > 2 else None
 
     def query_started(self) -> bool:
         """Spark writes the checkpoint's metadata file when the query starts."""
@@ -246,6 +310,10 @@ class Flavour:
 
     def ports_used(self) -> tuple[int, ...]:
         raise NotImplementedError
+
+    def shard_records(self) -> dict[str, int]:
+        """Records per shard of the stream (a broker without shards: none)."""
+        return {}
 
     def split_shard(self) -> str:
         raise SetupError(f"the {self.name} flavour's broker has no shards to split")

@@ -60,12 +60,24 @@ class GcpFlavour(Flavour):
             "GOOGLE_CLOUD_PROJECT": PROJECT,
         }
 
-    def provision(self) -> None:
+    def provision_shared(self) -> None:
+        from google.cloud import pubsub_v1
+
+        pubsub_v1.PublisherClient().create_topic(name=self.topic)
+        for role in ("archive", "dead-letters", "checkpoints", "artifacts"):
+            (self.lake / role).mkdir(parents=True, exist_ok=True)
+
+    def provision_version(self) -> None:
+        """The version's subscription and table. A replay's subscription (sibling) is made
+        beside the first version's before any event is published, and so holds the whole log:
+        in the cloud, a new version's subscription is made when it is deployed and seeks back
+        over the topic's retention (PubSubSource.replay_window_seconds), but Google's fake
+        cannot seek back: pstest's Seek puts the messages back without their data (fake.go,
+        "This was not preserved!"), and the fake then dies of a nil pointer dereference in
+        its delivery loop."""
         from google.cloud import bigtable, pubsub_v1
         from google.cloud.bigtable import column_family
 
-        publisher = pubsub_v1.PublisherClient()
-        publisher.create_topic(name=self.topic)
         subscriber = pubsub_v1.SubscriberClient()
         with subscriber:
             subscriber.create_subscription(
@@ -81,17 +93,19 @@ class GcpFlavour(Flavour):
         )
         # As infra/gcp/serving.py declares it: one family, only the latest cell kept.
         table.create(column_families={sink.column_family: column_family.MaxVersionsGCRule(1)})
-        for role in ("archive", "dead-letters", "checkpoints", "artifacts"):
-            (self.lake / role).mkdir(parents=True, exist_ok=True)
 
     def _source(self) -> PubSubSource:
         # Leases are renewed every trigger; 60 s (not the cluster's longer deadline) means that
         # messages pulled by a killed job come back within a minute, not ten. No replay window:
-        # the subscription is made just before the job starts, so there is nothing older to
-        # replay, and Google's fake cannot seek back over messages it already holds.
-        return PubSubSource(
+        # the subscription is made before the first event is published, so it holds the whole
+        # log, and Google's fake cannot seek back over messages (provision_version).
+        source = PubSubSource(
             subscription=self.subscription, ack_deadline_seconds=60, replay_window_seconds=0
         )
+        limit = self.settings.batch_limit
+        if limit is None:
+            return source
+        return PubSubSource.model_validate({**source.model_dump(), "max_messages_per_batch": limit})
 
     def _sink(self) -> BigtableSink:
         return BigtableSink(project=PROJECT, instance=NAME, table="aggregates")

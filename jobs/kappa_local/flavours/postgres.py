@@ -9,7 +9,7 @@ from kappa.spec import PostgresSink
 
 from ..stand_ins import LOOPBACK, PostgresServer, debian_postgres
 from .aws import AwsFlavour
-from .base import Settings
+from .base import Flavour, Settings
 
 POSTGRES_DATABASE = "kappa"
 POSTGRES_USER = "kappa"
@@ -28,6 +28,11 @@ class PostgresFlavour(AwsFlavour):
         self.server = stack.enter_context(
             debian_postgres(self.settings.ports.postgres, POSTGRES_DATABASE, POSTGRES_USER)
         )
+
+    def adopt(self, started: Flavour) -> None:
+        super().adopt(started)
+        assert isinstance(started, PostgresFlavour)
+        self.server = started.server
 
     def _connect(self) -> Any:
         import psycopg

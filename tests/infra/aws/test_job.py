@@ -170,3 +170,14 @@ def test_a_job_alone_runs_on_the_cluster_and_buckets_it_is_given():
     command = step["command"]
     assert command[command.index("--py-files") + 1] == uri(uploaded["kappa-test-package"])
     assert command[-2:] == ["--spec", uri(uploaded["kappa-test-v1-spec"])]
+
+
+def test_the_deduplication_horizon_defaults_to_the_watermark_and_can_be_set(aws_stack):
+    """The spec carries the key when set; 0 leaves it to the job, which takes the watermark."""
+    default, longer = aws_stack(), aws_stack(pipelineDeduplicationSeconds=3600)
+    specs = [
+        PipelineSpec.from_json(objects(r)["kappa-test-v1-spec"]["content"]).windowing
+        for r in (default, longer)
+    ]
+    assert (specs[0].deduplication_seconds, specs[0].deduplication_horizon_seconds) == (None, 600)
+    assert (specs[1].deduplication_seconds, specs[1].watermark_seconds) == (3600, 600)
