@@ -71,6 +71,20 @@ GCP_LABEL_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 GCP_LABEL_VALUE_PATTERN = r"^[a-z0-9_-]{0,63}$"
 
 
+# modifyAckDeadline bounds: https://cloud.google.com/pubsub/docs/lease-management
+MIN_ACK_DEADLINE_SECONDS, MAX_ACK_DEADLINE_SECONDS = 10, 600
+
+
+def ack_deadline_for(trigger_seconds: int) -> int:
+    """The job acknowledges a message only once Spark commits the batch holding it.
+
+    A message pulled early in one trigger interval is committed at the end of the next at
+    the latest, so leases are sized for two intervals (at least a minute, for slow
+    commits); past 600 s, the API's maximum, the reader must extend leases itself.
+    """
+    return max(60, min(MAX_ACK_DEADLINE_SECONDS, 2 * trigger_seconds))
+
+
 def machine_architecture(cloud: Cloud, machine: str) -> Literal["x86_64", "aarch64"]:
     """Graviton families carry a `g` after the generation (m7g, c6gn, x2gd) plus a1; Google's
     Arm machines are the Tau T2A and Axion C4A/N4A series."""

@@ -13,23 +13,18 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_gcp as gcp
 
+# The ack deadline's rule lives with the config, which checks the deduplication against it.
+from infra.config.clouds import (
+    MAX_ACK_DEADLINE_SECONDS,
+    MIN_ACK_DEADLINE_SECONDS,
+    ack_deadline_for,
+)
 from infra.gcp.common import grant_kms, project_number, service_agent
 from infra.options import child_options
 
 # Pub/Sub retention, topic and subscription alike: 10 minutes to 31 days.
 MAX_RETENTION_HOURS = 31 * 24
-# modifyAckDeadline bounds: https://cloud.google.com/pubsub/docs/lease-management
-MIN_ACK_DEADLINE_SECONDS, MAX_ACK_DEADLINE_SECONDS = 10, 600
-
-
-def ack_deadline_for(trigger_seconds: int) -> int:
-    """The job acknowledges a message only once Spark commits the batch holding it.
-
-    A message pulled early in one trigger interval is committed at the end of the next at
-    the latest, so leases are sized for two intervals (at least a minute, for slow
-    commits); past 600 s, the API's maximum, the reader must extend leases itself.
-    """
-    return max(60, min(MAX_ACK_DEADLINE_SECONDS, 2 * trigger_seconds))
+__all__ = ["Broker", "BrokerArgs", "ack_deadline_for"]
 
 
 @dataclass(frozen=True)

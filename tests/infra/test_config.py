@@ -395,6 +395,20 @@ def test_a_permissions_boundary_is_for_aws_roles_only():
         run_main({**GCP_BASE, "kappa:permissionsBoundary": boundary})
 
 
+def test_on_gcp_ids_are_remembered_past_the_ack_deadline_after_which_pub_sub_redelivers():
+    """A crashed job's pulled messages come back once their ack deadline has passed
+    (https://cloud.google.com/pubsub/docs/lease-management): the job must still know them."""
+    short = {"kappa:pipelineWatermarkSeconds": 30, "kappa:pipelineTriggerSeconds": 60}
+    with pytest.raises(ConfigError) as refused:
+        run_main({**GCP_BASE, **short})
+    assert "kappa:pipelineDeduplicationSeconds: got 0" in str(refused.value)
+    assert "ack deadline (120 s for a 60 s trigger)" in str(refused.value)
+    config = parse("gcp", pipelineWatermarkSeconds=30, pipelineDeduplicationSeconds=120)
+    assert config.pipeline.deduplication_seconds == 120
+    # Kinesis re-reads from the checkpoint's offsets: no redelivery to outlast.
+    assert parse("aws", pipelineWatermarkSeconds=30).pipeline.watermark_seconds == 30
+
+
 def test_a_cloud_only_key_set_to_another_value_is_still_refused_on_the_other_cloud():
     with pytest.raises(ConfigError, match="brokerMaxDeliveryAttempts applies to gcp"):
         run_main({**AWS_BASE, "kappa:brokerMaxDeliveryAttempts": 20})

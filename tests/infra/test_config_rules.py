@@ -71,6 +71,8 @@ VIEWS: list[dict[str, Any]] = [
         "networkSubnetIds": [SUBNET, "other"],
         "kmsKey": "projects/sec/locations/us-east1/keyRings/r/cryptoKeys/k",
         "tags": {"Team": "data", **{f"team-{i}": "data" for i in range(30)}},
+        "pipelineWatermarkSeconds": 30,
+        "pipelineTriggerSeconds": 60,
     },
 ]
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from kappa.spec import PIPELINE_VERSION_PATTERN
 
 from infra.config.checks.rule import reads
+from infra.config.clouds import ack_deadline_for
 from infra.config.keys import PROJECT
 from infra.config.messages import problem
 
@@ -50,6 +51,29 @@ def starting_position_is_an_end_or_a_time(config: StackConfig) -> Iterator[str]:
         )
 
 
+@reads(
+    "cloud", "pipelineDeduplicationSeconds", "pipelineWatermarkSeconds", "pipelineTriggerSeconds"
+)
+def repeats_are_remembered_past_a_redelivery(config: StackConfig) -> Iterator[str]:
+    """Pub/Sub redelivers what a crashed job had pulled once its ack deadline has passed: the
+    job must still remember those ids then, or it counts them twice."""
+    if config.cloud != "gcp":
+        return
+    pipeline = config.pipeline
+    horizon = pipeline.deduplication_seconds or pipeline.watermark_seconds
+    deadline = ack_deadline_for(pipeline.trigger_seconds)
+    if horizon < deadline:
+        key = "pipelineDeduplicationSeconds"
+        yield problem(
+            key,
+            pipeline.deduplication_seconds,
+            f"the deduplication horizon ({horizon} s; 0 takes pipelineWatermarkSeconds) must be "
+            f"at least the subscription's ack deadline ({deadline} s for a "
+            f"{pipeline.trigger_seconds} s trigger), after which Pub/Sub redelivers what a "
+            "crashed job had pulled",
+        )
+
+
 def _zoned_time(text: str) -> bool:
     try:
         return datetime.fromisoformat(text).tzinfo is not None
@@ -76,4 +100,5 @@ RULES = (
     one_version_is_live,
     starting_position_is_an_end_or_a_time,
     event_fields_are_distinct,
+    repeats_are_remembered_past_a_redelivery,
 )
