@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import job_throughput  # first: it puts jobs/ on the path and sets the environment Spark starts with
+# _setup first: it puts jobs/ on the path and sets the environment Spark's workers inherit.
+import _setup
+import job_throughput
 import source_throughput
 from kappa import pipeline
 from kappa.spec import (
@@ -118,7 +119,7 @@ def main() -> int:
             client = source_throughput.kinesis_client(endpoint)
             fill_skewed(client, args.events, args.hot_share)
             shards = per_shard(client)
-            spark = source_throughput.spark_session()
+            spark = _setup.spark_session("kappa-backlog-benchmark")
             spec = PipelineSpec(
                 pipeline_version="backlog",
                 source=KinesisSource(

@@ -31,22 +31,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "jobs")]
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(REPO / "jobs"), os.environ.get("PYTHONPATH", "")) if p
-)
-# Spark's Python workers run `python3` from PATH unless told otherwise, which lacks the
-# job's packages when the virtualenv is used without being activated.
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-# For the moto fallback: Spark's Python workers, which write to DynamoDB, get the
-# environment the session starts with, so the throwaway credentials must be set before it.
-for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-    os.environ.setdefault(_name, "bench")
-
-from kappa import events, pipeline  # noqa: E402
-from kappa.sources import read_stream  # noqa: E402
-from kappa.spec import (  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# _setup first: it puts jobs/ on the path and sets the environment Spark's workers inherit.
+from _setup import spark_session
+from kappa import events, pipeline
+from kappa.sources import read_stream
+from kappa.spec import (
     DynamoDbSink,
     EventFormat,
     FilesSource,
@@ -57,7 +47,7 @@ from kappa.spec import (  # noqa: E402
     Windowing,
 )
 
-from tests.jobs import servers  # noqa: E402
+from tests.jobs import servers
 
 VALUE_FIELDS = ("value", "weight")
 
@@ -186,18 +176,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
 
-    from pyspark.sql import SparkSession
-
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("kappa-benchmark")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.memory", "4g")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = spark_session("kappa-benchmark", driver_memory="4g")
     rounds = [f"warmup{n}" for n in (1, 2)] + [f"round{n}" for n in range(1, args.rounds + 1)]
     seconds: dict[str, list[float]] = {"ceiling": [], "deduplicated": [], "job": []}
     with tempfile.TemporaryDirectory(prefix="kappa-bench-") as temporary:

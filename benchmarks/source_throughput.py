@@ -46,17 +46,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "jobs")]
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (str(REPO / "jobs"), os.environ.get("PYTHONPATH", "")) if p
-)
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-# Set before Spark starts: its Python workers (the readers) get the environment it starts with.
-for _name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-    os.environ.setdefault(_name, "bench")
-
-from kappa_local.stand_ins import free_port, go_emulator, wait_for_port  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+# _setup first: it puts jobs/ on the path and sets the environment Spark's workers inherit.
+from _setup import spark_session
+from kappa_local.stand_ins import free_port, go_emulator, wait_for_port
 
 REGION = "us-east-1"
 STREAM = "bench-events"
@@ -146,23 +139,6 @@ def raw_kinesis(client: Any) -> tuple[int, float, float]:
             if not page["Records"] and page.get("MillisBehindLatest", 0) == 0:
                 break
     return count, time.perf_counter() - started, time.process_time() - cpu
-
-
-def spark_session() -> Any:
-    from pyspark.sql import SparkSession
-
-    spark = (
-        SparkSession.builder.master("local[2]")
-        .appName("kappa-source-benchmark")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.memory", "2g")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
 
 
 def through_reader(
@@ -408,7 +384,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="kappa-source-bench-") as temporary:
         work = Path(temporary)
         with moto(work) as endpoint, pubsub(work):
-            spark = spark_session()
+            spark = spark_session("kappa-source-benchmark")
             try:
                 if "kinesis" in sources:
                     results["kinesis"] = kinesis_rounds(spark, args, work, endpoint)
