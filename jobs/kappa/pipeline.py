@@ -43,6 +43,10 @@ class BatchCounts:
     late: int = 0
     malformed: int = 0
 
+    @property
+    def records(self) -> int:
+        return self.on_time + self.late + self.malformed
+
 
 @dataclass
 class BatchWriter:
@@ -61,13 +65,13 @@ class BatchWriter:
             writes: list[Callable[[], None]] = []
             if counts.malformed or counts.late:
                 writes.append(lambda: self._write_dead_letters(batch, batch_id))
-            if counts.on_time or counts.late or counts.malformed:
+            if counts.records:
                 writes.append(lambda: self._write_archive(batch, batch_id))
             if counts.on_time:
                 writes.append(lambda: self._merge_aggregates(batch, batch_id))
             run_together(batch.sparkSession, writes)
             self.history[batch_id] = counts
-            if counts.on_time or counts.late or counts.malformed:
+            if counts.records:
                 logger.info(
                     "batch %d: %d on time, %d late, %d malformed events",
                     batch_id,

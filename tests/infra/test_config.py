@@ -274,6 +274,7 @@ INVALID_AWS: list[tuple[dict[str, Any], str]] = [
     ({"pipelineWindowSeconds": 0}, "kappa:pipelineWindowSeconds"),
     # With no allowance every event would be late: it reaches the broker after its time.
     ({"pipelineWatermarkSeconds": 0}, "kappa:pipelineWatermarkSeconds"),
+    ({"pipelineDeduplicationSeconds": -1}, "kappa:pipelineDeduplicationSeconds"),
     ({"eventValueFields": ["key"]}, "kappa:eventValueFields"),
     ({"clusterCoreCount": 0}, "kappa:clusterCoreCount"),
     ({"clusterCoreType": "m7g.xlarge"}, "kappa:clusterTaskTypes"),
