@@ -92,7 +92,7 @@ class ClusterArgs:
     core_type: str = _AWS["core_type"]
     core_count: int = cluster_default("core_count")
     task_types: Sequence[str] = _AWS["task_types"]
-    task_capacity: Literal["spot", "on_demand"] = "spot"
+    task_capacity: Literal["spot", "on_demand"] = cluster_default("task_capacity")
     task_min: int = cluster_default("task_min")
     task_max: int = cluster_default("task_max")
     spot_allocation: str = cluster_default("spot_allocation")

@@ -35,6 +35,34 @@ _Selection = (
 )
 
 Preemptibility = Literal["SPOT", "PREEMPTIBLE", "NON_PREEMPTIBLE"]
+# The config's clusterTaskCapacity in Dataproc's words, so a cluster taken alone defaults to
+# what the stack asks for.
+PREEMPTIBILITY: dict[str, Preemptibility] = {
+    "spot": "SPOT",
+    "preemptible": "PREEMPTIBLE",
+    "on_demand": "NON_PREEMPTIBLE",
+}
+
+# Boot disks by machine series. Compute Engine's own default boot disk is Persistent Disk on
+# the first- and second-generation series and on C3, C3D and M3, and Hyperdisk Balanced on
+# every other series (A3, H3, Z3, the fourth generation: C4, C4A, C4D, N4, N4A, N4D, M4, X4,
+# and newer: AttachedDiskInitializeParams.diskType in
+# https://docs.cloud.google.com/python/docs/reference/compute/latest/google.cloud.compute_v1.types.AttachedDiskInitializeParams).
+# Several of those take no Persistent Disk at all, so pd-balanced there fails the nodes'
+# creation (https://cloud.google.com/compute/docs/disks/persistent-disks,
+# https://cloud.google.com/compute/docs/disks/hyperdisks); Dataproc takes hyperdisk-balanced
+# as a boot disk type (https://cloud.google.com/dataproc/docs/concepts/compute/dataproc-pd-ssd).
+# A series not listed here is taken to be a newer one, as Compute Engine's default does.
+PERSISTENT_DISK_SERIES = frozenset(
+    {
+        # N1's custom types carry no series prefix (custom-4-16384); f1/g1 are N1 shared-core.
+        *("n1", "custom", "f1", "g1"),
+        *("n2", "n2d", "e2", "t2a", "t2d", "c2", "c2d", "m1", "m2", "a2", "g2"),
+        *("c3", "c3d", "m3"),
+    }
+)
+PERSISTENT_DISK_BOOT = "pd-balanced"
+HYPERDISK_BOOT = "hyperdisk-balanced"
 
 # Metadata the initialization action (bootstrap/dataproc-init.sh) reads.
 WHEELHOUSE_URI_KEY = "kappa-wheelhouse-uri"
@@ -82,9 +110,11 @@ class ClusterArgs:
     secondary_type: str = _GCP["task_types"][0]
     secondary_min: int = cluster_default("task_min")
     secondary_max: int = cluster_default("task_max")
-    preemptibility: Preemptibility = "SPOT"
+    preemptibility: Preemptibility = PREEMPTIBILITY[cluster_default("task_capacity")]
     disk_gib: int = cluster_default("disk_gib")
-    disk_type: str = "pd-balanced"
+    # None: each node group's boot disk follows its machine series (boot_disk_type); a type
+    # named here goes on every node, and must suit all of their series.
+    disk_type: str | None = None
     mode: Literal["long_running", "ephemeral"] = cluster_default("mode")
     idle_delete_minutes: int = cluster_default("idle_timeout_minutes")
     # Where Dataproc keeps job driver output and Spark history; Google picks (and shares)
@@ -99,7 +129,7 @@ class ClusterArgs:
     init_timeout_seconds: int = INIT_ACTION_TIMEOUT_SECONDS
     wheelhouse: Artifact | None = None
     network_tags: tuple[str, ...] = ("kappa-cluster",)
-    component_gateway: bool = False
+    component_gateway: bool = cluster_default("component_gateway")
     properties: dict[str, str] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     kms_key: str | None = None
@@ -267,14 +297,16 @@ class Cluster(pulumi.ComponentResource):
                     num_instances=1,
                     machine_type=args.master_type,
                     disk_config=gcp.dataproc.ClusterClusterConfigMasterConfigDiskConfigArgs(
-                        boot_disk_type=args.disk_type, boot_disk_size_gb=args.disk_gib
+                        boot_disk_type=_boot_disk(args, args.master_type),
+                        boot_disk_size_gb=args.disk_gib,
                     ),
                 ),
                 worker_config=gcp.dataproc.ClusterClusterConfigWorkerConfigArgs(
                     num_instances=args.worker_count,
                     machine_type=args.worker_type,
                     disk_config=gcp.dataproc.ClusterClusterConfigWorkerConfigDiskConfigArgs(
-                        boot_disk_type=args.disk_type, boot_disk_size_gb=args.disk_gib
+                        boot_disk_type=_boot_disk(args, args.worker_type),
+                        boot_disk_size_gb=args.disk_gib,
                     ),
                 ),
                 preemptible_worker_config=_secondary_workers(args),
@@ -322,6 +354,16 @@ class Cluster(pulumi.ComponentResource):
         )
 
 
+def boot_disk_type(machine_type: str) -> str:
+    """The boot disk type Compute Engine takes for a machine type's series."""
+    series = machine_type.split("-", 1)[0]
+    return PERSISTENT_DISK_BOOT if series in PERSISTENT_DISK_SERIES else HYPERDISK_BOOT
+
+
+def _boot_disk(args: ClusterArgs, machine_type: str) -> str:
+    return args.disk_type or boot_disk_type(machine_type)
+
+
 def _secondary_workers(
     args: ClusterArgs,
 ) -> gcp.dataproc.ClusterClusterConfigPreemptibleWorkerConfigArgs:
@@ -335,8 +377,10 @@ def _secondary_workers(
     return gcp.dataproc.ClusterClusterConfigPreemptibleWorkerConfigArgs(
         num_instances=args.secondary_min,
         preemptibility=args.preemptibility,
+        # Secondary workers are all of secondary_type (the flexibility policy names only it).
         disk_config=gcp.dataproc.ClusterClusterConfigPreemptibleWorkerConfigDiskConfigArgs(
-            boot_disk_type=args.disk_type, boot_disk_size_gb=args.disk_gib
+            boot_disk_type=_boot_disk(args, args.secondary_type),
+            boot_disk_size_gb=args.disk_gib,
         ),
         instance_flexibility_policy=flexibility,
     )

@@ -70,7 +70,8 @@ def test_after_the_job_tests_the_environment_is_the_one_the_run_started_with():
             "-q",
             "-p",
             "no:cacheprovider",
-            "tests/jobs/test_aws_regions.py",
+            # Any job test sets the job tier's environment up; this one needs no Spark.
+            "tests/jobs/test_aws_regions.py::test_every_boto3_client_in_the_job_is_given_a_region",
             "tests/infra/test_test_tiers.py::"
             "test_the_job_tests_environment_does_not_reach_the_other_tiers",
         ],
@@ -82,4 +83,4 @@ def test_after_the_job_tests_the_environment_is_the_one_the_run_started_with():
         env={k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS",)},
     )
     assert done.returncode == 0, done.stdout[-2000:]
-    assert "4 passed" in done.stdout
+    assert "2 passed" in done.stdout

@@ -37,7 +37,15 @@ def test_the_node_policy_grants_exactly_what_the_job_and_emr_call(nodes):
     reader (ListShards, GetShardIterator, GetRecords), Spark's S3 writers, the DynamoDB sink
     (BatchGetItem for the fence, BatchWriteItem, DescribeTable at start), S3/Kinesis/DynamoDB
     and EMR's local-disk encryption with the key (Decrypt, GenerateDataKey), EMR's log pusher
-    (PutObject under the cluster's log URI)."""
+    (PutObject under the cluster's log URI). No Amazon EMR action is granted: nothing on the
+    nodes calls EMR's API with the node role.
+
+    Each action is spelled as the service's authorization reference lists it:
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonkinesisdatastreams.html,
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html,
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html,
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html,
+    https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticmapreduce.html."""
     assert {sid: set(s["Action"]) for sid, s in nodes.items()} == {
         "ReadStream": {"kinesis:GetRecords", "kinesis:GetShardIterator", "kinesis:ListShards"},
         "ListBuckets": {"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"},
@@ -60,6 +68,16 @@ def test_the_node_policy_grants_exactly_what_the_job_and_emr_call(nodes):
 
 
 def test_the_node_policy_names_only_this_stacks_resources(nodes):
+    """Each statement names the resource type its actions are authorized on, in the
+    "Resource types" column of each service's reference: the stream for the Kinesis reads
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonkinesisdatastreams.html),
+    the bucket for the S3 List calls and its objects (`bucket/*`) for the object calls
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html),
+    the table for the sink's calls
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazondynamodb.html)
+    and the key for its use
+    (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awskeymanagementservice.html);
+    never `*`, never another stack's."""
     assert {sid: s["Resource"] for sid, s in nodes.items()} == {
         "ReadStream": [STREAM],
         "ListBuckets": [bucket(r) for r in ("artifacts", "archive", "checkpoints", "dead-letters")],

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from infra.artifacts import Artifact, bootstrap_script, digest
-from infra.gcp.cluster import Cluster, ClusterArgs
+from infra.gcp.cluster import Cluster, ClusterArgs, boot_disk_type
 from infra.gcp.propagation import PropagationWaitProvider
 from tests.infra.gcp.conftest import (
     CMEK_KEY,
@@ -159,6 +159,87 @@ def test_disks_are_sized_by_config(gcp_stack: GcpStack):
     cluster_config = config(gcp_stack(clusterDiskGib=200))
     for group in ("masterConfig", "workerConfig", "preemptibleWorkerConfig"):
         assert cluster_config[group]["diskConfig"]["bootDiskSizeGb"] == 200
+
+
+NODE_GROUPS = ("masterConfig", "workerConfig", "preemptibleWorkerConfig")
+# Where Compute Engine takes each boot disk: Persistent Disk on the first and second
+# generations and C3, C3D, M3; Hyperdisk Balanced on the rest, several of which (C4, C4A, C4D,
+# N4, N4A, N4D, M4, X4) take nothing else.
+PERSISTENT_DISK_MACHINES = (
+    "n1-standard-4",
+    "custom-4-16384",
+    "e2-standard-4",
+    "n2-standard-4",
+    "n2d-highmem-8",
+    "t2a-standard-4",
+    "t2d-standard-4",
+    "c2-standard-8",
+    "c2d-standard-4",
+    "c3-standard-4",
+    "c3d-standard-4",
+    "m3-ultramem-32",
+)
+HYPERDISK_MACHINES = (
+    "c4-standard-4",
+    "c4a-standard-4",
+    "c4d-standard-4",
+    "n4-standard-4",
+    "n4a-standard-4",
+    "n4d-standard-4",
+    "m4-megamem-28",
+    "x4-480-6t-metal",
+    "h3-standard-88",
+    "z3-highmem-88",
+    "a3-highgpu-8g",
+)
+
+
+def boot_disks(recording: Recording) -> dict[str, str]:
+    cluster_config = config(recording)
+    return {group: cluster_config[group]["diskConfig"]["bootDiskType"] for group in NODE_GROUPS}
+
+
+@pytest.mark.parametrize("machine", PERSISTENT_DISK_MACHINES)
+def test_persistent_disk_series_boot_from_balanced_persistent_disk(machine: str):
+    """Compute Engine defaults these series to Persistent Disk
+    (https://docs.cloud.google.com/python/docs/reference/compute/latest/google.cloud.compute_v1.types.AttachedDiskInitializeParams,
+    diskType; https://cloud.google.com/compute/docs/disks/persistent-disks); pd-balanced is
+    its SSD-backed type at the lower price."""
+    assert boot_disk_type(machine) == "pd-balanced"
+
+
+@pytest.mark.parametrize("machine", HYPERDISK_MACHINES)
+def test_hyperdisk_series_boot_from_hyperdisk_balanced(machine: str):
+    """Compute Engine defaults every other series to Hyperdisk Balanced, and C4, N4, M4, X4
+    and their kin take no Persistent Disk, so pd-balanced would fail the nodes' creation
+    (https://docs.cloud.google.com/python/docs/reference/compute/latest/google.cloud.compute_v1.types.AttachedDiskInitializeParams,
+    diskType; https://cloud.google.com/compute/docs/disks/hyperdisks)."""
+    assert boot_disk_type(machine) == "hyperdisk-balanced"
+
+
+def test_each_node_group_boots_from_the_disk_its_machine_series_takes(gcp_stack: GcpStack):
+    """Dataproc takes hyperdisk-balanced as the boot disk of any node group
+    (https://cloud.google.com/dataproc/docs/concepts/compute/dataproc-pd-ssd), so a
+    Hyperdisk-only type gets it and the other groups keep pd-balanced."""
+    recording = gcp_stack(
+        clusterMasterType="n2-standard-4",
+        clusterCoreType="c4-standard-8",
+        clusterTaskTypes=["n4-standard-8"],
+    )
+    assert boot_disks(recording) == {
+        "masterConfig": "pd-balanced",
+        "workerConfig": "hyperdisk-balanced",
+        "preemptibleWorkerConfig": "hyperdisk-balanced",
+    }
+
+
+def test_secondary_workers_boot_from_the_disk_of_their_own_type(gcp_stack: GcpStack):
+    recording = gcp_stack(clusterCoreType="c4-standard-8", clusterTaskTypes=["n2-standard-8"])
+    disks = boot_disks(recording)
+    assert (disks["workerConfig"], disks["preemptibleWorkerConfig"]) == (
+        "hyperdisk-balanced",
+        "pd-balanced",
+    )
 
 
 def test_init_action_is_the_bootstrap_script_in_the_lakes_artifacts_bucket(
