@@ -4,8 +4,8 @@ A serving store holds one table of aggregates per pipeline version (the Kappa re
 Each cloud keeps its stores in a registry, `STORES` in `infra/<cloud>/stores/__init__.py`,
 keyed by the serving kind; `Serving` (`infra/<cloud>/serving.py`) looks up
 `ServingArgs.kind` there and asks the store for everything kind-specific, so nothing outside
-a store's module names DynamoDB or Bigtable. A store is an object with two methods
-(`Store` below):
+a store's module names DynamoDB or Bigtable. A store is an object with two methods and one
+attribute (`Store` below):
 
 - `declare(scope, tables, args)` declares the store's resources as children of the Serving
   component and returns a `DeclaredStore`: each version's table (`StoreTable`: its name,
@@ -14,28 +14,35 @@ a store's module names DynamoDB or Bigtable. A store is an object with two metho
   declared by ClusterIdentity), and the outputs Serving registers besides kind and tables.
 - `spec_sink(context)` builds the pipeline spec's sink section (a `kappa.spec` sink model)
   from the stack's values and the store's outputs, resolved (`SinkContext`).
+- `services`: what the platform opens for the store before declaring it. GCP: the APIs
+  `infra/gcp/services.py` enables; AWS: the gateway endpoints `infra/aws/network.py` adds to
+  the network the stack creates.
 
 The job side mirrors it: `jobs/kappa/sinks/<kind>.py` writes the store, registered in
 `kappa.sinks.SINKS` under the same kind, with its sink model in `kappa.spec.Sink`.
 
 How to add a store (say Cloud SQL on GCP): one module per side, plus its registration.
-1. `infra/gcp/stores/cloudsql.py`: a class with `declare` and `spec_sink`. Settings of its own
-   are fields of that cloud's `ServingArgs` (checked there) fed from config keys.
-2. Register it: `"cloudsql": CloudSqlStore()` in `STORES` of `infra/gcp/stores/__init__.py`;
-   take the kind out of `SERVING_KINDS_NOT_YET_BUILT` (`infra.config`) and out of the "not
-   built yet" list in Pulumi.yaml's `servingKind` description (docs/configuration.md's table
-   follows it; the README's first table names the stores too).
-   On GCP the APIs it calls are enabled by `infra/gcp/services.py` (Bigtable's are there).
-3. `kappa.spec`: its sink model (`kind: Literal["cloudsql"]`), added to the `Sink` union.
+1. `infra/gcp/stores/cloudsql.py`: a class with `declare`, `spec_sink` and `services`.
+   Settings of its own are fields of that cloud's `ServingArgs` (checked there) fed from
+   config keys.
+2. Register it: `"cloudsql": CloudSqlStore()` in `STORES` of `infra/gcp/stores/__init__.py`.
+   The config needs nothing more: a stack accepts a kind of `SERVING_KINDS` (the
+   architecture's stores, `infra/config/clouds.py`) once its cloud's registry holds it.
+3. `kappa.spec`: its sink model (`kind: Literal["cloudsql"]`), added to the `Sink` union. The
+   models stay there rather than beside their sinks: `infra` imports `kappa.spec`, which must
+   not pull in Spark as the sink modules do, and pyright needs the union spelled out.
 4. `jobs/kappa/sinks/cloudsql.py`: the sink (`prepare`; `upsert` keeping the row contract and
-   the batch fence of `kappa.sinks.merge`) with a `from_spec` factory, registered in `SINKS`.
+   the batch fence of `kappa.sinks.merge`, its rows handed over by
+   `kappa.sinks.base.write_aggregates`) with a `from_spec` factory, registered in `SINKS`.
 5. `tests/jobs/stores.py`: the store on a local server, in `LOCAL_STORES`, so the shared sink
    contract tests (tests/jobs/test_sinks.py) run against it.
+6. The README's first table names each cloud's serving stores: move the kind out of "not
+   built yet" there.
 `tests/infra/test_stores.py` walks both registries and fails until every part is there: a
 table per version, named as the job names it; grants reaching each table; a spec sink section
-that validates as a `PipelineSpec` sink of the kind; a jobs sink for the kind; and the config's
-built kinds equal to the registry's. tests/jobs/test_sinks.py fails for a jobs sink without a
-local store.
+that validates as a `PipelineSpec` sink of the kind; a jobs sink for the kind. It also checks
+that the config accepts exactly the registered kinds and that a platform opens what its store
+names in `services`. tests/jobs/test_sinks.py fails for a jobs sink without a local store.
 """
 
 from __future__ import annotations
@@ -107,6 +114,17 @@ class SinkContext:
 
 
 class Store(Protocol[ArgsT_contra, GrantT_co]):
+    @property
+    def services(self) -> tuple[str, ...]:
+        """What the platform opens for the store before declaring it, in its cloud's terms.
+
+        GCP: the APIs its resources and the job's sink call, which Services enables (Bigtable:
+        its admin and data APIs). AWS: the services the nodes reach through a gateway endpoint
+        of the network the stack creates (DynamoDB: "dynamodb"); a store the nodes reach
+        another way names none.
+        """
+        ...
+
     def declare(
         self, scope: StoreScope, tables: Sequence[VersionTable], args: ArgsT_contra
     ) -> DeclaredStore[GrantT_co]:

@@ -1,10 +1,13 @@
 """A small private network for the cluster, used when the stack does not bring its own.
 
-Egress: by default there is no route to the internet at all. The cluster reaches S3 and
-DynamoDB through gateway endpoints (free) and the other AWS APIs it calls (EMR, Kinesis,
-and KMS for the local-disk keys) through interface endpoints. Nothing on the nodes calls STS
-(the instance profile's credentials come from the instance metadata service) or CloudWatch
-Logs (EMR pushes logs to S3), so neither has an endpoint, each of which bills by the hour.
+Egress: by default there is no route to the internet at all. The cluster reaches S3, and
+the serving store when it needs one (DynamoDB), through gateway endpoints (free) and the
+other AWS APIs it calls (EMR, Kinesis, and KMS for the local-disk keys) through interface
+endpoints. Which gateway endpoints a store needs is the store's to say (`services` of its
+store in `infra/aws/stores/`); the platform hands them over as `NetworkArgs.store_gateways`.
+Nothing on the nodes calls STS (the instance profile's credentials come from the instance
+metadata service) or CloudWatch Logs (EMR pushes logs to S3), so neither has an endpoint,
+each of which bills by the hour.
 Nothing on the nodes needs the internet: the job's Python dependencies arrive as a
 wheelhouse from the artifacts bucket.
 `egress="nat"` adds a public subnet with one NAT gateway for teams whose jobs call
@@ -14,7 +17,7 @@ third-party services.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,7 +27,8 @@ import pulumi_aws as aws
 from infra.aws.policy import EMR_MANAGED_POLICY_TAG
 from infra.options import child_options
 
-GATEWAY_ENDPOINTS = ("s3", "dynamodb")
+# The lake's: archive, checkpoints, artifacts and logs are all in S3.
+GATEWAY_ENDPOINTS = ("s3",)
 INTERFACE_ENDPOINTS = ("elasticmapreduce", "kinesis-streams", "kms")
 
 
@@ -34,6 +38,8 @@ class NetworkArgs:
     cidr: str = "10.64.0.0/16"
     az_count: int = 2
     egress: Literal["none", "nat"] = "none"
+    # The serving store's gateway endpoints, besides the network's own (GATEWAY_ENDPOINTS).
+    store_gateways: Sequence[str] = ()
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -85,7 +91,7 @@ class Network(pulumi.ComponentResource):
             )
             self.subnet_ids.append(subnet.id)
 
-        for service in GATEWAY_ENDPOINTS:
+        for service in dict.fromkeys((*GATEWAY_ENDPOINTS, *args.store_gateways)):
             aws.ec2.VpcEndpoint(
                 f"{name}-{service}",
                 vpc_id=vpc.id,

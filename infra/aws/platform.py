@@ -16,6 +16,7 @@ from infra.aws.lake import Lake, LakeArgs
 from infra.aws.network import Network, NetworkArgs
 from infra.aws.policy import EMR_MANAGED_POLICY_TAG
 from infra.aws.serving import Serving, ServingArgs
+from infra.aws.stores import store_for
 from infra.config import StackConfig
 from infra.options import child_options
 from infra.pipeline import build_spec
@@ -209,6 +210,7 @@ class Platform(pulumi.ComponentResource):
                 cidr=network.cidr,
                 az_count=network.az_count,
                 egress=network.egress,
+                store_gateways=store_for(config.serving_kind).services,
                 tags=config.tags,
             ),
             opts=child_options(self, self._opts),

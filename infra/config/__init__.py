@@ -22,8 +22,8 @@ from infra.config.clouds import (
     MIN_DAYS_IN_COLD_TIER,
     NETWORK_ID_PATTERN,
     SERVING_KINDS,
-    SERVING_KINDS_NOT_YET_BUILT,
     Cloud,
+    built_serving_kinds,
     machine_architecture,
 )
 from infra.config.keys import (
@@ -65,7 +65,6 @@ __all__ = [
     "REQUIRED_KEYS",
     "SECTIONS",
     "SERVING_KINDS",
-    "SERVING_KINDS_NOT_YET_BUILT",
     "UNSET_VALUES",
     "AssumedRole",
     "BrokerConfig",
@@ -79,6 +78,7 @@ __all__ = [
     "ServingConfig",
     "StackConfig",
     "all_keys",
+    "built_serving_kinds",
     "cluster_default",
     "declared_default",
     "load_config",

@@ -30,12 +30,12 @@ CLOUD_DEFAULTS: dict[Cloud, dict[str, Any]] = {
 # The job needs Spark 4: EMR's Spark 8 releases, Dataproc's 3.x images.
 SPARK4_RELEASE_PREFIX: dict[Cloud, str] = {"aws": "emr-spark-8.", "gcp": "3."}
 
+# The architecture's stores on each cloud: the words servingKind knows. Which of them a stack
+# builds is the cloud's store registry's to say (built_serving_kinds).
 SERVING_KINDS: dict[Cloud, tuple[str, ...]] = {
     "aws": ("dynamodb", "rds", "redshift"),
     "gcp": ("bigtable", "cloudsql", "bigquery"),
 }
-# Kinds the config accepts as words but the stacks do not build yet.
-SERVING_KINDS_NOT_YET_BUILT = ("rds", "redshift", "cloudsql", "bigquery")
 
 BROKER_RETENTION_HOURS: dict[Cloud, tuple[int, int]] = {
     "aws": (24, 8760),  # Kinesis: 24 h to 365 days
@@ -94,3 +94,16 @@ def machine_architecture(cloud: Cloud, machine: str) -> Literal["x86_64", "aarch
     else:
         arm = machine.split("-")[0] in ("t2a", "c4a", "n4a")
     return "aarch64" if arm else "x86_64"
+
+
+def built_serving_kinds(cloud: Cloud) -> tuple[str, ...]:
+    """The serving kinds the stacks build on `cloud`: those registered in its `STORES`
+    (infra/<cloud>/stores/), so registering a store is all it takes for the config to accept
+    its kind."""
+    # Imported here rather than at the top: a registry pulls in its cloud's provider SDK, so
+    # a stack loads only its own cloud's, and infra.config imports without either.
+    if cloud == "aws":
+        from infra.aws.stores import STORES
+    else:
+        from infra.gcp.stores import STORES
+    return tuple(sorted(STORES))

@@ -9,7 +9,7 @@ from kappa.spec import PubSubSource, Storage
 from infra.artifacts import Artifact, bootstrap_script, build_job_bundle
 from infra.config import PROJECT, ConfigError, StackConfig
 from infra.gcp.broker import Broker, BrokerArgs, ack_deadline_for
-from infra.gcp.cluster import Cluster, ClusterArgs, Preemptibility
+from infra.gcp.cluster import PREEMPTIBILITY, Cluster, ClusterArgs
 from infra.gcp.common import labels
 from infra.gcp.iam import ClusterIdentity, ClusterIdentityArgs
 from infra.gcp.job import StreamingJob, StreamingJobArgs
@@ -17,15 +17,12 @@ from infra.gcp.lake import Lake, LakeArgs
 from infra.gcp.network import Network, NetworkArgs
 from infra.gcp.services import Services, ServicesArgs, required_apis
 from infra.gcp.serving import Serving, ServingArgs
+from infra.gcp.stores import store_for
+from infra.options import child_options
 from infra.pipeline import build_spec
 
 INIT_SCRIPT = "dataproc-init.sh"
 CLUSTER_TAG_SUFFIX = "dataproc"
-PREEMPTIBILITY: dict[str, Preemptibility] = {
-    "spot": "SPOT",
-    "preemptible": "PREEMPTIBLE",
-    "on_demand": "NON_PREEMPTIBLE",
-}
 READ_ONLY_BUCKETS = ("artifacts",)
 READ_WRITE_BUCKETS = ("archive", "checkpoints", "staging", "logs", "dead_letters")
 
@@ -51,11 +48,16 @@ class Platform(pulumi.ComponentResource):
 
         self.services = Services(
             name,
-            ServicesArgs(project=project, apis=required_apis(cmek=kms_key is not None)),
-            opts=pulumi.ResourceOptions(parent=self),
+            ServicesArgs(
+                project=project,
+                apis=required_apis(
+                    cmek=kms_key is not None, store_apis=store_for(config.serving_kind).services
+                ),
+            ),
+            opts=child_options(self, opts),
         )
         # Every layer waits for the APIs it calls.
-        after_apis = pulumi.ResourceOptions(parent=self, depends_on=[self.services])
+        after_apis = child_options(self, opts, self.services)
 
         retention = config.retention
         self.lake = Lake(
@@ -170,7 +172,7 @@ class Platform(pulumi.ComponentResource):
             # Nodes read the init action and write logs as the service account from their
             # first boot, so its grants must exist, and have taken effect (the cluster waits
             # ClusterArgs.iam_propagation_seconds after them), before the cluster does.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.services, self.identity]),
+            opts=child_options(self, opts, self.services, self.identity),
         )
         self.job = StreamingJob(
             name,

@@ -4,10 +4,14 @@ Two APIs must already be on before the first `pulumi up`, because the provider n
 do anything else: serviceusage.googleapis.com (to enable the others) and
 cloudresourcemanager.googleapis.com (to read the project's number). Both are on in every new
 project unless an organisation turned them off.
+
+The serving store's APIs are the store's to name (`services` of its store in
+`infra/gcp/stores/`), so a stack enables those of the store it builds and no other's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -22,8 +26,6 @@ STACK_APIS = (
     "dataproc.googleapis.com",
     "storage.googleapis.com",
     "pubsub.googleapis.com",
-    "bigtableadmin.googleapis.com",  # instance and tables
-    "bigtable.googleapis.com",  # the job's reads and writes
     "iam.googleapis.com",  # the cluster's service account
     "logging.googleapis.com",  # Dataproc job driver and agent logs
     "monitoring.googleapis.com",  # Dataproc agent metrics
@@ -31,8 +33,12 @@ STACK_APIS = (
 CMEK_APIS = ("cloudkms.googleapis.com",)
 
 
-def required_apis(*, cmek: bool) -> tuple[str, ...]:
-    return STACK_APIS + (CMEK_APIS if cmek else ())
+def required_apis(*, cmek: bool, store_apis: Sequence[str] = ()) -> tuple[str, ...]:
+    """The stack's own APIs, the serving store's, and Cloud KMS's with a customer-managed key.
+
+    Each API is one resource named after it, so one named twice is kept once.
+    """
+    return tuple(dict.fromkeys((*STACK_APIS, *store_apis, *(CMEK_APIS if cmek else ()))))
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,25 @@ def test_faults_in_every_section_and_of_every_kind_are_reported_together():
     assert len(problems) == len(expected), problems
 
 
+def test_one_task_type_and_two_hours_of_retention_on_aws_are_reported_together():
+    """The case the one-pass validation was asked for: both are rules of the aws stack (2 h
+    passes the key's own bound), and the first refused must not hide the second."""
+    problems = problems_of(
+        {
+            "kappa:cloud": "aws",
+            "aws:region": "eu-west-1",
+            "kappa:clusterTaskTypes": ["m6i.xlarge"],
+            "kappa:brokerRetentionHours": 2,
+        }
+    )
+    assert sorted(keys_named(problems)) == ["brokerRetentionHours", "clusterTaskTypes"]
+    assert len(problems) == 2, problems
+    (retention,) = named(problems, "kappa:brokerRetentionHours: got 2;")
+    assert "aws allows 24 to 8760" in retention
+    (task_types,) = named(problems, "kappa:clusterTaskTypes: got ['m6i.xlarge'];")
+    assert "3 to 30 instance types" in task_types
+
+
 def test_a_gcp_stack_hears_of_its_field_errors_region_project_and_rules_together():
     problems = problems_of(
         {

@@ -5,8 +5,9 @@ each kind it declares the Serving layer with two pipeline versions and a Cluster
 the store's grants, all under mocks, and requires: a table per version, named as the job will
 name it; grants that reach every one of those tables and nothing else; a spec sink section that
 validates as a PipelineSpec sink of the kind; and a jobs sink registered for the kind (whose
-contract tests, tests/jobs/test_sinks.py, then run on it). The config's built kinds must be the
-registered ones. The stand-in stores at the end show that a kind missing any part fails.
+contract tests, tests/jobs/test_sinks.py, then run on it). The config accepts exactly the
+registered kinds, and a platform opens what its store names in `services`. The stand-in stores
+at the end show that a kind missing any part fails.
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ import infra.aws.stores
 import infra.gcp.stores
 from infra.aws import iam as aws_iam
 from infra.aws import serving as aws_serving
-from infra.config import CLOUD_DEFAULTS, SERVING_KINDS, SERVING_KINDS_NOT_YET_BUILT
+from infra.config import CLOUD_DEFAULTS, SERVING_KINDS, ConfigError, StackConfig
 from infra.gcp import iam as gcp_iam
 from infra.gcp import serving as gcp_serving
 from infra.stores import DeclaredStore, ServingComponent, SinkContext, StoreScope, StoreTable
 from tests.infra.mocks import ACCOUNT_ID, Recording, resolve, run_program
+from tests.infra.program import AWS_BASE, run_main
 
 NAME = "kappa-test"
 VERSIONS = ("v1", "v2")
@@ -236,9 +238,22 @@ def test_every_registered_store_declares_grants_builds_its_spec_and_has_a_sink(
     assert problems_of(cloud, kind) == []
 
 
-def built_kinds(cloud: str) -> set[str]:
-    kinds = {str(c): k for c, k in SERVING_KINDS.items()}[cloud]
-    return {kind for kind in kinds if kind not in SERVING_KINDS_NOT_YET_BUILT}
+def serving_kind_problems(cloud: str, kind: str) -> list[str]:
+    """What the config says of `servingKind: kind` on `cloud`; empty when it accepts it."""
+    try:
+        StackConfig.parse(
+            {"cloud": cloud, "servingKind": kind},
+            region=REGIONS[cloud],
+            project=PROJECT if cloud == "gcp" else None,
+            stack="t",
+        )
+    except ConfigError as error:
+        return [p for p in error.problems if p.startswith("kappa:servingKind")]
+    return []
+
+
+def kinds_of(cloud: str) -> tuple[str, ...]:
+    return {str(c): kinds for c, kinds in SERVING_KINDS.items()}[cloud]
 
 
 def test_the_config_and_the_registries_know_the_same_clouds():
@@ -246,10 +261,19 @@ def test_the_config_and_the_registries_know_the_same_clouds():
 
 
 @pytest.mark.parametrize("cloud", sorted(REGISTRIES))
-def test_the_configs_built_kinds_are_the_registered_stores(cloud: str):
-    assert built_kinds(cloud) == set(REGISTRIES[cloud])
+def test_the_config_accepts_exactly_the_registered_kinds(cloud: str):
+    accepted = {kind for kind in kinds_of(cloud) if not serving_kind_problems(cloud, kind)}
+    assert accepted == set(REGISTRIES[cloud])
     default = {str(c): d["serving_kind"] for c, d in CLOUD_DEFAULTS.items()}[cloud]
     assert default in REGISTRIES[cloud]
+
+
+@pytest.mark.parametrize("cloud", sorted(REGISTRIES))
+def test_a_kind_not_registered_is_refused_as_not_built_yet(cloud: str):
+    unbuilt = next(kind for kind in kinds_of(cloud) if kind not in REGISTRIES[cloud])
+    assert serving_kind_problems(cloud, unbuilt) == [
+        f"kappa:servingKind: got {unbuilt!r}; not built yet; use {DEFAULTS[cloud]}"
+    ]
 
 
 def test_both_registries_name_their_cloud_when_a_kind_is_not_built():
@@ -272,8 +296,10 @@ class StandIn:
         grants: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda grants: grants,
         tables: Callable[[Mapping[str, StoreTable]], Mapping[str, StoreTable]] = dict,
         sink: Callable[[Sink], Sink] = lambda sink: sink,
+        services: tuple[str, ...] | None = None,
     ) -> None:
         self.real, self.grants, self.tables, self.sink = real, grants, tables, sink
+        self.services: tuple[str, ...] = real.services if services is None else services
 
     def declare(self, scope: StoreScope, tables: Sequence[Any], args: Any) -> DeclaredStore[Any]:
         declared = self.real.declare(scope, tables, args)
@@ -367,11 +393,22 @@ def test_a_store_without_a_jobs_sink_fails(monkeypatch: pytest.MonkeyPatch, clou
 
 
 @pytest.mark.parametrize("cloud", sorted(REGISTRIES))
-def test_a_kind_registered_but_not_built_in_the_config_fails_the_drift_check(
+def test_registering_a_store_is_what_makes_the_config_accept_its_kind(
     monkeypatch: pytest.MonkeyPatch, cloud: str
 ):
-    monkeypatch.setitem(REGISTRIES[cloud], "stand-in", StandIn(REGISTRIES[cloud][DEFAULTS[cloud]]))
-    assert built_kinds(cloud) != set(REGISTRIES[cloud])
+    unbuilt = next(kind for kind in kinds_of(cloud) if kind not in REGISTRIES[cloud])
+    assert serving_kind_problems(cloud, unbuilt)
+    monkeypatch.setitem(REGISTRIES[cloud], unbuilt, StandIn(REGISTRIES[cloud][DEFAULTS[cloud]]))
+    assert serving_kind_problems(cloud, unbuilt) == []
+
+
+def test_a_kind_the_cloud_does_not_offer_stays_refused_even_when_registered(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """The config's vocabulary of kinds per cloud still holds: a registry cannot widen it."""
+    monkeypatch.setitem(REGISTRIES["aws"], "bigtable", StandIn(REGISTRIES["aws"]["dynamodb"]))
+    [problem] = serving_kind_problems("aws", "bigtable")
+    assert "aws serves from one of ['dynamodb', 'rds', 'redshift']" in problem
 
 
 def test_serving_tables_are_names_on_both_clouds():
@@ -381,3 +418,24 @@ def test_serving_tables_are_names_on_both_clouds():
         tables = {v: resolve(t) for v, t in found.serving.tables.items()}
         assert all(isinstance(t, pulumi.Output) for t in found.serving.tables.values())
         assert tables == {v: f"{found.serving.table_base}_{v}" for v in VERSIONS}
+
+
+# --- what a store names in `services`, its platform opens --------------------------------
+
+
+def gateway_endpoints(recording: Recording) -> set[str]:
+    return {
+        r["serviceName"].rsplit(".", 1)[1]
+        for r in recording.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if r["vpcEndpointType"] == "Gateway"
+    }
+
+
+def test_the_aws_network_opens_the_gateway_endpoints_its_store_names(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    assert gateway_endpoints(run_main(AWS_BASE)) == {"s3", "dynamodb"}
+    # A store the nodes reach without a gateway endpoint: the lake's S3 one stays.
+    unreached = StandIn(REGISTRIES["aws"]["dynamodb"], services=())
+    monkeypatch.setitem(REGISTRIES["aws"], "rds", unreached)
+    assert gateway_endpoints(run_main({**AWS_BASE, "kappa:servingKind": "rds"})) == {"s3"}

@@ -36,6 +36,10 @@ def node_grants(table_arns: Sequence[pulumi.Input[str]]) -> tuple[NodeGrant, ...
 
 
 class DynamoDbStore:
+    # The nodes have no route to the internet by default: the sink reaches DynamoDB through
+    # a gateway endpoint, which is free.
+    services: tuple[str, ...] = ("dynamodb",)
+
     def declare(
         self, scope: StoreScope, tables: Sequence[VersionTable], args: ServingArgs
     ) -> DeclaredStore[NodeGrant]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from infra.config.checks.rule import reads
-from infra.config.clouds import CLOUD_DEFAULTS, SERVING_KINDS, SERVING_KINDS_NOT_YET_BUILT
+from infra.config.clouds import CLOUD_DEFAULTS, SERVING_KINDS, built_serving_kinds
 from infra.config.messages import problem
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ def kind_is_built_on_the_cloud(config: StackConfig) -> Iterator[str]:
         yield problem(
             "servingKind", kind, f"{cloud} serves from one of {list(SERVING_KINDS[cloud])}"
         )
-    elif kind in SERVING_KINDS_NOT_YET_BUILT:
+    elif kind not in built_serving_kinds(cloud):
         yield problem(
             "servingKind", kind, f"not built yet; use {CLOUD_DEFAULTS[cloud]['serving_kind']}"
         )

@@ -59,6 +59,11 @@ def table_user(
 
 
 class BigtableStore:
+    services: tuple[str, ...] = (
+        "bigtableadmin.googleapis.com",  # the instance, its tables and their bindings
+        "bigtable.googleapis.com",  # the job's reads and writes
+    )
+
     def declare(
         self, scope: StoreScope, tables: Sequence[VersionTable], args: ServingArgs
     ) -> DeclaredStore[NodeGrant]:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
+import infra.gcp.stores
 from infra.gcp.services import PREREQUISITE_APIS
+from infra.gcp.stores.bigtable import BigtableStore
 from tests.infra.gcp.conftest import CMEK_KEY, GcpStack
 from tests.infra.mocks import Recording
 
 SERVICE = "gcp:projects/service:Service"
 
+BIGTABLE_APIS = {"bigtableadmin.googleapis.com", "bigtable.googleapis.com"}
 STACK_APIS = {
     "compute.googleapis.com",
     "dataproc.googleapis.com",
@@ -38,6 +43,21 @@ def test_apis_stay_enabled_when_the_stack_is_destroyed(default_stack: Recording)
 
 def test_cmek_also_enables_cloud_kms(gcp_stack: GcpStack):
     assert apis(gcp_stack(kmsKey=CMEK_KEY)) == STACK_APIS | {"cloudkms.googleapis.com"}
+
+
+class CloudSqlStandIn(BigtableStore):
+    """A store of another kind: Bigtable's resources, but the APIs of its own."""
+
+    services = ("sqladmin.googleapis.com",)
+
+
+def test_the_serving_stores_apis_are_the_ones_its_store_names(
+    gcp_stack: GcpStack, monkeypatch: pytest.MonkeyPatch
+):
+    assert set(infra.gcp.stores.STORES["bigtable"].services) == BIGTABLE_APIS
+    monkeypatch.setitem(infra.gcp.stores.STORES, "cloudsql", CloudSqlStandIn())
+    enabled = apis(gcp_stack(servingKind="cloudsql"))
+    assert enabled == (STACK_APIS - BIGTABLE_APIS) | {"sqladmin.googleapis.com"}
 
 
 def test_apis_the_provider_needs_first_are_named_not_managed(default_stack: Recording):
