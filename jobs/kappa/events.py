@@ -297,15 +297,17 @@ def flag_late(events: DataFrame, windowing: Windowing) -> DataFrame:
 def dead_letters(events: DataFrame, pipeline_version: str) -> DataFrame:
     """One row per malformed record and per late event: its payload, the reason ("late" for
     a late event), its identity in the source (the same record redelivered in a later batch
-    carries the same record_id) and the payload's SHA-256 (tells the records that carry the
-    same bytes)."""
+    carries the same record_id), the payload's SHA-256 (tells the records that carry the
+    same bytes) and when the job read it: the micro-batch's time (PROCESSED_AT). A time
+    taken here instead would be a new constant in this plan's generated code every batch,
+    which Spark compiles anew each time (twice per batch, measured)."""
     return events.where(F.col(ERROR).isNotNull() | F.col(LATE)).select(
         F.col(PAYLOAD),
         F.coalesce(F.col(ERROR), F.lit(LATE_REASON)).alias("reason"),
         F.col(RECORD_ID),
         payload_digest(F.col(PAYLOAD)).alias("payload_sha256"),
         F.col(ARRIVAL_TIME),
-        F.current_timestamp().alias("detected_at"),
+        F.col(PROCESSED_AT).alias("detected_at"),
         F.lit(pipeline_version).alias("pipeline_version"),
     )
 
@@ -333,6 +335,11 @@ def archive_rows(events: DataFrame, event: EventFormat, batch_id: int) -> DataFr
         F.hour(EVENT_TIME).alias(EVENT_HOUR),
         F.lit(batch_id).cast("long").alias(BATCH_ID),
     )
+
+
+def unique_archive_columns(event: EventFormat) -> tuple[str, ...]:
+    """The archive's columns that differ from record to record (archive_rows)."""
+    return (event.id_field, event.time_field, PAYLOAD, ARRIVAL_TIME, RECORD_ID)
 
 
 def aggregate(events: DataFrame, event: EventFormat, windowing: Windowing) -> DataFrame:

@@ -35,6 +35,7 @@ from .spec import PipelineSpec
 logger = logging.getLogger(__name__)
 
 _CONCURRENT_WRITERS = "spark.sql.maxConcurrentOutputFileWriters"
+_COMPRESSED_CACHE = "spark.sql.inMemoryColumnarStorage.compressed"
 
 
 @dataclass
@@ -57,8 +58,10 @@ class BatchWriter:
     history: dict[int, BatchCounts] = field(default_factory=dict)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        # Deserialized: a serialized cache costs about as much again as parsing (measured
-        # with benchmarks/job_throughput.py); the batch is read three or four times below.
+        # The batch is read three or four times below. Deserialized, and its columns left
+        # uncompressed (start() sets that): building the compressed cache took a sixth of the
+        # job's CPU, a serialized one more (profiled on benchmarks/job_throughput.py), for a
+        # cache that lives one batch.
         batch.persist(StorageLevel.MEMORY_AND_DISK_DESER)
         try:
             counts = self._count(batch)
@@ -105,15 +108,21 @@ class BatchWriter:
         self.sink.upsert(events.aggregate(batch, self.spec.event, self.spec.windowing), batch_id)
 
     def _write_archive(self, batch: DataFrame, batch_id: int) -> None:
-        (
+        writer = (
             events.archive_rows(batch, self.spec.event, batch_id)
             .write.mode("overwrite")
             # The archive is kept for years: zstd makes its files 40% smaller than Spark's
             # default snappy, and writes them as fast (benchmarks/job_throughput.py data).
             .option("compression", "zstd")
             .option("partitionOverwriteMode", "dynamic")
-            .partitionBy(events.EVENT_DATE, events.EVENT_HOUR, events.BATCH_ID)
-            .parquet(self.spec.archive_location)
+        )
+        # Columns unique per record gain nothing from a dictionary, and Parquet builds one
+        # for each file until it overflows: with the uncompressed cache, this halved the
+        # archive write's CPU (profiled on benchmarks/job_throughput.py).
+        for column in events.unique_archive_columns(self.spec.event):
+            writer = writer.option(f"parquet.enable.dictionary#{column}", "false")
+        writer.partitionBy(events.EVENT_DATE, events.EVENT_HOUR, events.BATCH_ID).parquet(
+            self.spec.archive_location
         )
 
 
@@ -162,6 +171,8 @@ def start(
         # spares the archive write the sort by partition that Spark does otherwise, which
         # cost more than the write itself (benchmarks/job_throughput.py).
         spark.conf.set(_CONCURRENT_WRITERS, "16")
+    if not spark.sparkContext.getConf().contains(_COMPRESSED_CACHE):
+        spark.conf.set(_COMPRESSED_CACHE, "false")
     sink = sink or open_sink(spec)
     sink.prepare()
     writer = BatchWriter(spec, sink)

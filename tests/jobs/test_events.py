@@ -50,11 +50,18 @@ def _event(**overrides: Any) -> str:
     return json.dumps({k: v for k, v in document.items() if v is not ...})
 
 
+# The micro-batch's time, which deduplication adds to every row (events.deduplicate).
+_BATCH_TIME = datetime(2026, 11, 25, 10, 30, tzinfo=UTC)
+
+
+def _read_in_a_batch(parsed: Any) -> Any:
+    return parsed.withColumn(events.PROCESSED_AT, F.lit(_BATCH_TIME))
+
+
 def _flagged(spark: Any, payloads: Sequence[str | None], record_ids: Any = None) -> Any:
-    """Parsed and judged for lateness, as the job hands rows to its writes."""
-    return events.flag_late(
-        events.parse_events(_raw(spark, payloads, record_ids), EVENT_FORMAT), WINDOWING
-    )
+    """Parsed, read in a batch and judged for lateness, as the job hands rows to its writes."""
+    parsed = events.parse_events(_raw(spark, payloads, record_ids), EVENT_FORMAT)
+    return events.flag_late(_read_in_a_batch(parsed), WINDOWING)
 
 
 def _reasons(spark: Any, payloads: list[str | None]) -> dict[str | None, str | None]:
@@ -152,6 +159,10 @@ def test_dead_letters_carry_the_record_identity_and_the_payloads_digest(spark: A
         ("s:3", "{bad", "invalid JSON"),
     ]
     assert {d["payload_sha256"] for d in letters} == {hashlib.sha256(b"{bad").hexdigest()}
+    # When the job read them: the batch's time, the same for every row of the batch.
+    assert {d["detected_at"] for d in letters} == {
+        row[events.PROCESSED_AT] for row in parsed.collect()
+    }
 
 
 _INSTANT = datetime(2026, 11, 25, 10, 5, 3, 250_000, tzinfo=UTC)
@@ -330,7 +341,9 @@ def test_late_events_are_dead_lettered_with_their_payload_and_not_aggregated(spa
         [(_event(), datetime(2026, 12, 1, tzinfo=UTC), "s:1"), ("{bad", None, "s:2")],
         "payload string, arrival_time timestamp, record_id string",
     )
-    judged = events.flag_late(events.parse_events(frame, EVENT_FORMAT), ON_ARRIVAL)
+    judged = events.flag_late(
+        _read_in_a_batch(events.parse_events(frame, EVENT_FORMAT)), ON_ARRIVAL
+    )
     letters = events.dead_letters(judged, "v1").collect()
     assert [(d["record_id"], d["reason"], d["payload"]) for d in letters] == [
         ("s:1", "late", _event()),

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from kappa.events import stat_columns
 from kappa.sinks import SINKS, open_sink
+from kappa.sinks import base as sink_base
 from kappa.sinks.bigtable import row_key
 from kappa.sinks.merge import LAST_BATCH_ATTRIBUTE, merge
 from kappa.spec import (
@@ -52,13 +53,22 @@ def _by_key(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]
     return {(r["key"], r["window_start"]): r for r in rows}
 
 
-@pytest.fixture(params=sorted(SINKS))
-def store(request: pytest.FixtureRequest, tmp_path: Any) -> tuple[Any, Any, str]:
+@pytest.fixture(
+    params=[(kind, path) for kind in sorted(SINKS) for path in ("driver", "executors")],
+    ids=lambda param: "-".join(param),
+)
+def store(
+    request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Any, str]:
     """A sink of each registered kind on its local server (moto / throwaway PostgreSQL /
-    bttest), its table created as infra would."""
-    backing = stores.local_store(request.param, request)
+    bttest), its table created as infra would; its rows written from the driver, as a
+    batch's few aggregates are, or from the executors, as many are (write_aggregates)."""
+    kind, path = request.param
+    if path == "executors":
+        monkeypatch.setattr(sink_base, "DRIVER_WRITE_MAX_ROWS", 0)
+    backing = stores.local_store(kind, request)
     spec = make_spec(tmp_path, sink=backing.sink, version=f"s{next(_versions)}")
-    assert spec.sink.kind == request.param, "the local store is not of the registered kind"
+    assert spec.sink.kind == kind, "the local store is not of the registered kind"
     backing.create_table(spec.serving_table)
     sink = open_sink(spec)
     sink.prepare()

@@ -4,9 +4,17 @@ One module per store (`dynamodb.py`, `bigtable.py`, `postgres.py`), each a class
 `prepare` and `upsert` (`ServingSink`) and a `from_spec` factory, registered in `SINKS` under
 the kind of its sink model in `kappa.spec.Sink`. Every sink keeps the same row contract (key,
 window start, the stat columns of each value field, last batch id) and the same batch fence
-(`merge.py`), so replay and cutover work alike on all of them; tests/jobs/test_sinks.py runs
-its contract tests on every kind registered here. PostgreSQL has no infra store yet: it
-serves local runs. Adding a store: `infra/stores.py`.
+(`merge.py`), so replay and cutover work alike on all of them, and hands its rows over
+through `base.write_aggregates` (from the driver when a batch has few, from the executors
+when it has many); tests/jobs/test_sinks.py runs its contract tests on every kind registered
+here, both ways. PostgreSQL has no infra store yet: it
+serves local runs.
+
+Adding a store, on this side: its module here with a `from_spec` factory, registered in
+`SINKS`; its sink model in `kappa.spec`, added to the `Sink` union (the models stay there,
+not beside their sinks, because infra imports `kappa.spec` and the sink modules import
+Spark); and its local server in `LOCAL_STORES` of tests/jobs/stores.py. The infra side and
+the whole list: `infra/stores.py`.
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Protocol, TypeVar
 
-from pyspark.sql import DataFrame
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Row
 
 from ..spec import PipelineSpec, Sink
 
@@ -20,6 +21,39 @@ class ServingSink(Protocol):
     def upsert(self, aggregates: DataFrame, batch_id: int) -> None:
         """Merge one batch's aggregates (see events.aggregate) into the store, idempotently."""
         ...
+
+
+# A batch's aggregates are one row per (key, window) it touched: usually a few hundred or
+# thousand rows however many events the batch held. That many the driver writes itself in
+# less time than Spark takes to ship them to Python workers on the executors and open a
+# connection from each (benchmarks/job_throughput.py's 400,000 events: the whole job took
+# 12.3 s instead of 15.2 s). Beyond it, one client's round trips would bound the batch, and
+# the executors write in parallel.
+DRIVER_WRITE_MAX_ROWS = 10_000
+
+RowWriter = Callable[[Iterable[Row]], None]
+
+
+def write_aggregates(
+    aggregates: DataFrame, write: RowWriter, *, driver_max_rows: int | None = None
+) -> None:
+    """Hand a batch's aggregate rows to `write`: all at once on the driver when they are at
+    most `driver_max_rows` (default DRIVER_WRITE_MAX_ROWS), else each partition on its
+    executor. `write` must be picklable and idempotent per batch (the sinks' batch fence),
+    since a failed batch is replayed whole either way."""
+    limit = DRIVER_WRITE_MAX_ROWS if driver_max_rows is None else driver_max_rows
+    # Kept so that, past the limit, the executors write the rows already aggregated instead
+    # of aggregating the batch a second time.
+    aggregates.persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        head = aggregates.limit(limit + 1).collect()
+        if len(head) <= limit:
+            if head:
+                write(head)
+        else:
+            aggregates.foreachPartition(write)
+    finally:
+        aggregates.unpersist()
 
 
 # Registered in kappa.sinks.SINKS under the kind of the spec's sink section it writes.
