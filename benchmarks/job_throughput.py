@@ -9,11 +9,16 @@ micro-batches (Trigger.AvailableNow, maxFilesPerTrigger), on the same local Spar
                 dead letters + Parquet archive + aggregation merged into the serving store.
 The serving store is a throwaway local PostgreSQL when its binaries are present, else
 DynamoDB on an in-process moto server. The three run in turn for several rounds, each on
-fresh checkpoints and outputs, after a warm-up of their own; the figures are the medians,
-because the JVM keeps compiling hot code for the first few runs at full size.
+fresh checkpoints and outputs. Warm-up rounds on the same full-size input come first: the JVM
+keeps compiling the hot code of both paths for the first few runs at full size (measured:
+the deduplicated run took 11.8 s, then 7.5 s, then settled at 8.4-8.7 s from the sixth run),
+and a smaller warm-up input left the measured rounds still compiling. The rates are the
+medians of the measured rounds. The job/deduplicated ratio is the median of each round's own
+ratio: the two run back to back, so a round that the shared machine slows down for both
+counts as one round, not as an outlier in either median.
 
     .venv/bin/python benchmarks/job_throughput.py [--events 400000] [--files 8]
-        [--files-per-batch 2] [--rounds 3]
+        [--files-per-batch 2] [--rounds 5] [--warmup-rounds 3]
 """
 
 from __future__ import annotations
@@ -173,26 +178,25 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=400_000)
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--files-per-batch", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--warmup-rounds", type=int, default=3)
     args = parser.parse_args()
 
     spark = spark_session("kappa-benchmark", driver_memory="4g")
-    rounds = [f"warmup{n}" for n in (1, 2)] + [f"round{n}" for n in range(1, args.rounds + 1)]
+    rounds = [f"warmup{n}" for n in range(1, args.warmup_rounds + 1)] + [
+        f"round{n}" for n in range(1, args.rounds + 1)
+    ]
     seconds: dict[str, list[float]] = {"ceiling": [], "deduplicated": [], "job": []}
     with tempfile.TemporaryDirectory(prefix="kappa-bench-") as temporary:
         work = Path(temporary)
         count = write_input(work / "input", args.events, args.files)
-        # The warm-up rounds run the three paths on a small input of their own, so that no
-        # measured round pays for code generation, Python workers or the first connection.
-        write_input(work / "warmup-input", 20_000, 2, seed=7)
         with serving_sink(rounds) as (store, sink):
             for version in rounds:
                 warmup = version.startswith("warmup")
                 spec = PipelineSpec(
                     pipeline_version=version,
                     source=FilesSource(
-                        path=str(work / ("warmup-input" if warmup else "input")),
-                        max_files_per_trigger=args.files_per_batch,
+                        path=str(work / "input"), max_files_per_trigger=args.files_per_batch
                     ),
                     event=EventFormat(value_fields=VALUE_FIELDS),
                     windowing=Windowing(window_seconds=60, watermark_seconds=600),
@@ -223,10 +227,12 @@ def main() -> int:
     spark.stop()
 
     rate = {path: count / statistics.median(taken) for path, taken in seconds.items()}
+    per_round = [d / j for d, j in zip(seconds["deduplicated"], seconds["job"], strict=True)]
     batches = -(-args.files // args.files_per_batch)
     print(
         f"input: {count} events in {args.files} files, {batches} micro-batches, local[2]; "
-        f"serving store: {store}; medians of {args.rounds} rounds"
+        f"serving store: {store}; medians of {args.rounds} rounds "
+        f"after {args.warmup_rounds} warm-up rounds"
     )
     for path, label in (
         ("ceiling", "ceiling (read + parse -> noop sink)"),
@@ -238,7 +244,11 @@ def main() -> int:
             f"({statistics.median(seconds[path]):.2f} s, ratio {rate[path] / rate['ceiling']:.2f})"
         )
     print(f"ratio job/ceiling: {rate['job'] / rate['ceiling']:.2f} (target >= 0.80)")
-    print(f"ratio job/deduplicated: {rate['job'] / rate['deduplicated']:.2f} (target >= 0.70)")
+    print(
+        f"ratio job/deduplicated: {statistics.median(per_round):.2f} "
+        f"(median of the rounds' own ratios, {min(per_round):.2f}-{max(per_round):.2f}; "
+        f"of the medians {rate['job'] / rate['deduplicated']:.2f}; target >= 0.70)"
+    )
     return 0
 
 

@@ -207,11 +207,27 @@ def _reason(payload: Column, typed: Column, event: EventFormat) -> Column:
     )
 
 
+def stamp_batch_time(raw: DataFrame) -> DataFrame:
+    """Add PROCESSED_AT to a source's rows: the micro-batch's time (current_timestamp() is the
+    batch's start in a streaming query, the same for every row of it), which the
+    deduplication's watermark follows (deduplicate).
+
+    Stamped before the parse, not after it: Spark writes that time as a constant into the
+    generated code of the projection that computes it, which is thus new code every batch.
+    Here that projection is the source's small one. Stamped after the parse, it was the
+    parse's own (about 1,250 lines of Java), compiled again every batch and run slowly until
+    the JIT compiler caught up: the deduplicated run took 7.4 s instead of 6.4 s and the job
+    10.7 s instead of 9.4 s, its slowest rounds 13.4 s instead of 9.8 s
+    (benchmarks/job_throughput.py's input, medians of 6 rounds)."""
+    return raw.withColumn(PROCESSED_AT, F.current_timestamp())
+
+
 def parse_events(raw: DataFrame, event: EventFormat) -> DataFrame:
     """Raw (payload, arrival_time, record_id) rows -> parsed events, valid or not.
 
     Output columns: payload, arrival_time, record_id, event_id, event_key, event_time, values
-    (struct of the value fields), error. A valid row has a null error. A malformed row keeps
+    (struct of the value fields), error, and the raw rows' other columns as they are (the
+    batch time, stamp_batch_time). A valid row has a null error. A malformed row keeps
     its payload and gets the reason in `error`, a null event_time and the id
     "malformed:<record_id>" (malformed_id): the record's identity in its source, not its
     payload's. So two records that carry the same bad bytes (empty records, a producer sending
@@ -225,8 +241,13 @@ def parse_events(raw: DataFrame, event: EventFormat) -> DataFrame:
     typed = F.from_json(
         F.col(PAYLOAD), _typed_schema(event), {"columnNameOfCorruptRecord": _CORRUPT}
     )
+    passed_through = [c for c in raw.columns if c not in (PAYLOAD, ARRIVAL_TIME, RECORD_ID)]
     parsed = raw.select(
-        F.col(PAYLOAD), F.col(ARRIVAL_TIME), F.col(RECORD_ID), typed.alias("_typed")
+        F.col(PAYLOAD),
+        F.col(ARRIVAL_TIME),
+        F.col(RECORD_ID),
+        *passed_through,
+        typed.alias("_typed"),
     )
     fields = F.col("_typed")
     valid = _well_formed(fields, event)
@@ -246,6 +267,7 @@ def parse_events(raw: DataFrame, event: EventFormat) -> DataFrame:
         F.when(valid, event_time(fields[event.time_field])).alias(EVENT_TIME),
         F.when(valid, F.struct(*(fields[n].alias(n) for n in event.value_fields))).alias(VALUES),
         error.alias(ERROR),
+        *passed_through,
     )
 
 
@@ -253,10 +275,10 @@ def deduplicate(parsed: DataFrame, windowing: Windowing) -> DataFrame:
     """Drop repeated event ids within the watermark (sources are at-least-once), dropping
     nothing else.
 
-    The watermark follows the job's own clock, not event time: every row gets its
-    micro-batch's time (current_timestamp() is the batch's start in a streaming query, the
-    same for every row of it), and Spark keeps an id until the watermark, the previous
-    batch's time minus the delay, passes that time plus the delay. A row is never older than
+    The watermark follows the job's own clock, not event time: every row carries its
+    micro-batch's time (PROCESSED_AT, stamp_batch_time, which must have been applied to the
+    rows before the parse), and Spark keeps an id until the watermark, the previous batch's
+    time minus the delay, passes that time plus the delay. A row is never older than
     the watermark, since each batch starts after the one before, so Spark's operator never
     drops a row as late, whatever the order in which the source hands out a backlog (Pub/Sub
     delivers one in no particular order; Kinesis shards with uneven backlogs span different
@@ -271,11 +293,9 @@ def deduplicate(parsed: DataFrame, windowing: Windowing) -> DataFrame:
     read later than that is counted again: the horizon must cover the longest time between
     reading a record and its repeat (spec.Windowing.deduplication_seconds).
     """
-    return (
-        parsed.withColumn(PROCESSED_AT, F.current_timestamp())
-        .withWatermark(PROCESSED_AT, f"{windowing.deduplication_horizon_seconds} seconds")
-        .dropDuplicatesWithinWatermark([EVENT_ID])
-    )
+    return parsed.withWatermark(
+        PROCESSED_AT, f"{windowing.deduplication_horizon_seconds} seconds"
+    ).dropDuplicatesWithinWatermark([EVENT_ID])
 
 
 def flag_late(events: DataFrame, windowing: Windowing) -> DataFrame:
@@ -342,6 +362,72 @@ def unique_archive_columns(event: EventFormat) -> tuple[str, ...]:
     return (event.id_field, event.time_field, PAYLOAD, ARRIVAL_TIME, RECORD_ID)
 
 
+# Columns of a batch summary (batch_summary) beside the aggregate's: how many of the batch's
+# records a summary row stands for. A value field's stat columns end in _count, _sum, _min or
+# _max, so they never take these names.
+SUMMARY_RECORDS = "records"
+SUMMARY_LATE = "late_events"
+SUMMARY_MALFORMED = "malformed_events"
+
+
+def window_start(time: Column, window_seconds: int) -> Column:
+    """The start of the tumbling window (aligned to the epoch, as Spark's window()) that holds
+    `time`; null for a null time. Spark's window() would instead drop the rows whose time is
+    null from a grouping, and batch_summary groups those too."""
+    micros = F.unix_micros(time)
+    return F.timestamp_micros(micros - F.pmod(micros, F.lit(window_seconds * 1_000_000)))
+
+
+def batch_summary(events: DataFrame, event: EventFormat, windowing: Windowing) -> DataFrame:
+    """A batch's aggregates and its counts, in one grouping over every record of it.
+
+    One row per key and tumbling event-time window of the on-time valid events, with
+    aggregate()'s columns; plus, when the batch has any, one row whose key and window start
+    are null for all its late and malformed records. Every row also counts the records it
+    stands for: SUMMARY_RECORDS, of which SUMMARY_LATE late and SUMMARY_MALFORMED malformed.
+    So the batch's counts are the columns' sums, and the per-batch count needs no pass of
+    its own over the batch (pipeline.BatchWriter)."""
+    on_time = F.col(ERROR).isNull() & ~F.col(LATE)
+    stats = []
+    for name in event.value_fields:
+        value = F.when(on_time, F.col(VALUES)[name])
+        count, total, low, high = stat_columns(name)
+        stats += [
+            F.count(value).alias(count),
+            F.sum(value).alias(total),
+            F.min(value).alias(low),
+            F.max(value).alias(high),
+        ]
+    grouped = events.groupBy(
+        F.when(on_time, F.col(EVENT_KEY)).alias(SERVING_KEY_ATTRIBUTE),
+        F.when(on_time, window_start(F.col(EVENT_TIME), windowing.window_seconds)).alias(
+            "_window_start"
+        ),
+    )
+    return grouped.agg(
+        *stats,
+        F.count(F.lit(1)).alias(SUMMARY_RECORDS),
+        F.count_if(F.col(LATE)).alias(SUMMARY_LATE),
+        F.count_if(F.col(ERROR).isNotNull()).alias(SUMMARY_MALFORMED),
+    ).select(
+        SERVING_KEY_ATTRIBUTE,
+        F.date_format("_window_start", _ISO_UTC).alias(SERVING_WINDOW_ATTRIBUTE),
+        *(c for name in event.value_fields for c in stat_columns(name)),
+        SUMMARY_RECORDS,
+        SUMMARY_LATE,
+        SUMMARY_MALFORMED,
+    )
+
+
+def summary_aggregates(summary: DataFrame, event: EventFormat) -> DataFrame:
+    """The aggregate rows of a batch_summary (see aggregate)."""
+    return summary.where(F.col(SERVING_KEY_ATTRIBUTE).isNotNull()).select(
+        SERVING_KEY_ATTRIBUTE,
+        SERVING_WINDOW_ATTRIBUTE,
+        *(c for name in event.value_fields for c in stat_columns(name)),
+    )
+
+
 def aggregate(events: DataFrame, event: EventFormat, windowing: Windowing) -> DataFrame:
     """Per key and tumbling event-time window: count, sum, min and max of each value field,
     over the valid events that are on time.
@@ -350,22 +436,4 @@ def aggregate(events: DataFrame, event: EventFormat, windowing: Windowing) -> Da
     stat_columns() of every value field. Times are rendered in the session time zone, which
     the job pins to UTC.
     """
-    stats = []
-    for name in event.value_fields:
-        value = F.col(VALUES)[name]
-        count, total, low, high = stat_columns(name)
-        stats += [
-            F.count(value).alias(count),
-            F.sum(value).alias(total),
-            F.min(value).alias(low),
-            F.max(value).alias(high),
-        ]
-    windowed = events.where(F.col(ERROR).isNull() & ~F.col(LATE)).groupBy(
-        F.col(EVENT_KEY).alias(SERVING_KEY_ATTRIBUTE),
-        F.window(EVENT_TIME, f"{windowing.window_seconds} seconds").alias("window"),
-    )
-    return windowed.agg(*stats).select(
-        SERVING_KEY_ATTRIBUTE,
-        F.date_format("window.start", _ISO_UTC).alias(SERVING_WINDOW_ATTRIBUTE),
-        *(c for name in event.value_fields for c in stat_columns(name)),
-    )
+    return summary_aggregates(batch_summary(events, event, windowing), event)

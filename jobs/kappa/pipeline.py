@@ -1,8 +1,8 @@
 """The streaming query: one per pipeline version, source to serving store.
 
 source -> parse (valid and malformed rows) -> drop repeated ids within the watermark ->
-flag late events -> foreachBatch, which caches micro-batch N, counts it, then runs these
-three writes at once:
+flag late events -> foreachBatch, which caches micro-batch N and summarises it in one pass
+(its aggregates and its counts, events.batch_summary), then runs these three writes at once:
   1. writes malformed records and late events to <dead letters>/batch_id=N, each with its
      payload and reason (overwritten on replay),
   2. writes every record to the Parquet archive, partitioned event_date/event_hour/batch_id
@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel, inheritable_thread_target
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.streaming.query import StreamingQuery
 
@@ -63,15 +63,22 @@ class BatchWriter:
         # job's CPU, a serialized one more (profiled on benchmarks/job_throughput.py), for a
         # cache that lives one batch.
         batch.persist(StorageLevel.MEMORY_AND_DISK_DESER)
+        # The summary is kept too: the count below fills both caches in one Spark job, and the
+        # merge then reads its few rows from the cache: no second pass over the batch to
+        # aggregate it, no job of its own to count it. Each Spark job costs a batch 0.1-0.4 s
+        # however little it does (Spark's job list on benchmarks/job_throughput.py's batches).
+        summary = events.batch_summary(batch, self.spec.event, self.spec.windowing).persist(
+            StorageLevel.MEMORY_AND_DISK
+        )
         try:
-            counts = self._count(batch)
+            counts = self._count(summary)
             writes: list[Callable[[], None]] = []
             if counts.malformed or counts.late:
                 writes.append(lambda: self._write_dead_letters(batch, batch_id))
             if counts.records:
                 writes.append(lambda: self._write_archive(batch, batch_id))
             if counts.on_time:
-                writes.append(lambda: self._merge_aggregates(batch, batch_id))
+                writes.append(lambda: self._merge_aggregates(summary, batch_id))
             run_together(batch.sparkSession, writes)
             self.history[batch_id] = counts
             if counts.records:
@@ -83,17 +90,21 @@ class BatchWriter:
                     counts.malformed,
                 )
         finally:
+            summary.unpersist()
             batch.unpersist()
 
-    def _count(self, batch: DataFrame) -> BatchCounts:
-        valid = F.col(events.ERROR).isNull()
-        row = batch.agg(
-            F.count_if(valid & ~F.col(events.LATE)).alias("on_time"),
-            F.count_if(valid & F.col(events.LATE)).alias("late"),
-            F.count_if(~valid).alias("malformed"),
+    def _count(self, summary: DataFrame) -> BatchCounts:
+        def total(column: str) -> Column:
+            return F.coalesce(F.sum(column), F.lit(0)).alias(column)
+
+        row = summary.agg(
+            total(events.SUMMARY_RECORDS),
+            total(events.SUMMARY_LATE),
+            total(events.SUMMARY_MALFORMED),
         ).first()
         assert row is not None  # a global aggregate has one row
-        return BatchCounts(row["on_time"], row["late"], row["malformed"])
+        late, malformed = row[events.SUMMARY_LATE], row[events.SUMMARY_MALFORMED]
+        return BatchCounts(row[events.SUMMARY_RECORDS] - late - malformed, late, malformed)
 
     def _write_dead_letters(self, batch: DataFrame, batch_id: int) -> None:
         target = f"{self.spec.dead_letter_location}/{events.BATCH_ID}={batch_id}"
@@ -104,8 +115,8 @@ class BatchWriter:
             .json(target)
         )
 
-    def _merge_aggregates(self, batch: DataFrame, batch_id: int) -> None:
-        self.sink.upsert(events.aggregate(batch, self.spec.event, self.spec.windowing), batch_id)
+    def _merge_aggregates(self, summary: DataFrame, batch_id: int) -> None:
+        self.sink.upsert(events.summary_aggregates(summary, self.spec.event), batch_id)
 
     def _write_archive(self, batch: DataFrame, batch_id: int) -> None:
         writer = (
@@ -147,8 +158,9 @@ def run_together(session: SparkSession, writes: Sequence[Callable[[], None]]) ->
 
 
 def build_stream(spark: SparkSession, spec: PipelineSpec) -> DataFrame:
-    """Source -> parsed events -> deduplicated within the watermark -> late ones flagged."""
-    parsed = events.parse_events(read_stream(spark, spec), spec.event)
+    """Source -> stamped with the batch time -> parsed events -> deduplicated within the
+    watermark -> late ones flagged."""
+    parsed = events.parse_events(events.stamp_batch_time(read_stream(spark, spec)), spec.event)
     return events.flag_late(events.deduplicate(parsed, spec.windowing), spec.windowing)
 
 

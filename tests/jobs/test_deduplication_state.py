@@ -58,7 +58,9 @@ def _batches(count: int, size: int, malformed_every: int) -> list[list[Row]]:
 def _run(spark: Any, batches: Sequence[Sequence[Row]], checkpoint: Path) -> list[Any]:
     """The job's parse and deduplication over the batches, one a trigger, into the no-op
     sink: the progress of every batch that ran the state operator."""
-    parsed = events.parse_events(listed_stream(spark, batches), EVENT_FORMAT)
+    parsed = events.parse_events(
+        events.stamp_batch_time(listed_stream(spark, batches)), EVENT_FORMAT
+    )
     query = (
         events.deduplicate(parsed, _WATERMARK)
         .writeStream.format("noop")

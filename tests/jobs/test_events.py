@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -131,7 +132,9 @@ def test_records_with_the_same_bad_payload_are_each_kept_and_a_redelivery_droppe
         ("{broken", millis, "s:3"),  # s:3 again: a redelivery
         (_event(), millis, "s:5"),
     ]
-    parsed = events.parse_events(listed_stream(spark, [batch]), EVENT_FORMAT)
+    parsed = events.parse_events(
+        events.stamp_batch_time(listed_stream(spark, [batch])), EVENT_FORMAT
+    )
     kept: list[Any] = []
     query = (
         events.deduplicate(parsed, WINDOWING)
@@ -149,6 +152,40 @@ def test_records_with_the_same_bad_payload_are_each_kept_and_a_redelivery_droppe
         ("s:3", "{broken"),
         ("s:4", "{broken"),
     ]
+
+
+_NO_DATA_BATCHES = "spark.sql.streaming.noDataMicroBatches.enabled"
+
+
+def test_the_batch_time_is_not_written_into_the_parses_generated_code(
+    spark: Any, tmp_path: Path
+) -> None:
+    """Spark writes the batch time as a constant into the generated code of the projection
+    that computes it, so that projection is compiled again every batch (stamp_batch_time).
+    It must be the source's small one: the parse's large projection (the one that names a
+    malformed record) must take the time as a column from below."""
+    millis = 1_795_601_103_000
+    stamped = events.stamp_batch_time(listed_stream(spark, [[(_event(), millis, "s:1")]]))
+    # Without the batch that follows to move the watermark, the last plan is the one that read.
+    spark.conf.set(_NO_DATA_BATCHES, "false")
+    try:
+        query = (
+            events.deduplicate(events.parse_events(stamped, EVENT_FORMAT), WINDOWING)
+            .writeStream.format("noop")
+            .option("checkpointLocation", str(tmp_path))
+            .start()
+        )
+        query.processAllAvailable()
+        lines = query._jsq.explainInternal(False).splitlines()  # what query.explain() prints
+        query.stop()
+    finally:
+        spark.conf.unset(_NO_DATA_BATCHES)
+    [parse] = [line for line in lines if events.MALFORMED_ID_PREFIX in line]
+    assert re.search(rf"\b{events.PROCESSED_AT}#\d+", parse)
+    assert not re.search(rf"AS {events.PROCESSED_AT}#", parse)
+    # One projection computes it: the one that parses the JSON, which is small.
+    [stamp] = [line for line in lines if re.search(rf"AS {events.PROCESSED_AT}#", line)]
+    assert "from_json" in stamp
 
 
 def test_dead_letters_carry_the_record_identity_and_the_payloads_digest(spark: Any) -> None:
@@ -295,6 +332,71 @@ def test_aggregation_ignores_malformed_rows(spark: Any) -> None:
     assert [(r["key"], r["window_start"], r["value_count"]) for r in rows] == [
         ("k", "2026-11-25T10:05:00Z", 1)
     ]
+
+
+def test_a_batch_summary_holds_its_aggregates_and_counts_every_record(spark: Any) -> None:
+    late_arrival = datetime(2026, 12, 1, tzinfo=UTC)
+    frame = spark.createDataFrame(
+        [
+            (_event(), None, "s:1"),
+            (_event(event_id="id-2", value=2.5), None, "s:2"),
+            (_event(event_id="id-3", key="j"), None, "s:3"),
+            (_event(event_id="id-4"), late_arrival, "s:4"),  # late
+            ("{bad", None, "s:5"),
+            ("", None, "s:6"),
+        ],
+        "payload string, arrival_time timestamp, record_id string",
+    )
+    judged = events.flag_late(
+        _read_in_a_batch(events.parse_events(frame, EVENT_FORMAT)), ON_ARRIVAL
+    )
+    rows = {
+        (r["key"], r["window_start"]): r.asDict()
+        for r in events.batch_summary(judged, EVENT_FORMAT, ON_ARRIVAL).collect()
+    }
+    counted = (events.SUMMARY_RECORDS, events.SUMMARY_LATE, events.SUMMARY_MALFORMED)
+    # The late event and both malformed records are counted in one row of their own, outside
+    # every aggregate; the on-time events in their key's window, which the late one misses.
+    assert {where: tuple(row[c] for c in counted) for where, row in rows.items()} == {
+        ("k", "2026-11-25T10:05:00Z"): (2, 0, 0),
+        ("j", "2026-11-25T10:05:00Z"): (1, 0, 0),
+        (None, None): (3, 1, 2),
+    }
+    k = rows[("k", "2026-11-25T10:05:00Z")]
+    assert (k["value_count"], k["value_sum"], k["value_min"], k["value_max"]) == (2, 4.0, 1.5, 2.5)
+    assert rows[(None, None)]["value_count"] == 0
+    # aggregate() is the summary's keyed rows, without the counts.
+    assert sorted(
+        (r["key"], r["value_count"])
+        for r in events.aggregate(judged, EVENT_FORMAT, ON_ARRIVAL).collect()
+    ) == [("j", 1), ("k", 2)]
+
+
+def test_a_batch_with_only_on_time_events_has_no_uncounted_row(spark: Any) -> None:
+    summary = events.batch_summary(_flagged(spark, [_event()]), EVENT_FORMAT, WINDOWING)
+    assert [(r["key"], r[events.SUMMARY_RECORDS]) for r in summary.collect()] == [("k", 1)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-25 10:05:03",
+        "2026-11-25 10:05:00",  # on a window's start
+        "2026-11-25 10:05:59.999999",
+        "1969-12-31 23:59:30",  # before the epoch: the window still starts on a minute
+        "1960-02-29 12:00:01.5",
+    ],
+)
+def test_window_start_is_where_sparks_own_window_starts(spark: Any, text: str) -> None:
+    # aggregate() computes the window itself, since Spark's window() drops rows without a
+    # time from a grouping and batch_summary counts those too; it must not differ from it.
+    frame = spark.createDataFrame([(text,)], "t string").select(F.to_timestamp("t").alias("t"))
+    [row] = frame.select(
+        events.window_start(F.col("t"), 60).alias("ours"),
+        F.window("t", "60 seconds").start.alias("spark"),
+    ).collect()
+    assert row["ours"] == row["spark"]
+    assert frame.select(events.window_start(F.lit(None).cast("timestamp"), 60)).first()[0] is None
 
 
 def test_archive_rows_use_spec_field_names_and_partition_columns(spark: Any) -> None:

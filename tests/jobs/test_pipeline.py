@@ -156,6 +156,35 @@ def test_malformed_duplicate_and_late_events(
     assert sum(c.malformed for c in counts) == len(MALFORMED) + 1
 
 
+def test_a_batch_runs_one_spark_job_per_write_and_one_to_summarise_it(
+    spark: Any, serving: stores.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each Spark job costs a batch 0.1-0.4 s however little it does (docs/benchmarks.md).
+    The count and the aggregation are one job (events.batch_summary) that also fills the
+    batch's cache; the merge then reads its rows from that cache in one job (Spark's limit
+    alone would take one per partition); the archive and the dead letters are a job each,
+    and a batch without dead letters has no job for them."""
+    tracker = spark.sparkContext.statusTracker()
+    jobs_per_batch: dict[int, int] = {}
+    write_batch = pipeline.BatchWriter.__call__
+
+    def counting(writer: pipeline.BatchWriter, batch: Any, batch_id: int) -> None:
+        group = spark.sparkContext.getLocalProperty("spark.jobGroup.id")
+        before = set(tracker.getJobIdsForGroup(group))
+        write_batch(writer, batch, batch_id)
+        jobs_per_batch[batch_id] = len(set(tracker.getJobIdsForGroup(group)) - before)
+
+    monkeypatch.setattr(pipeline.BatchWriter, "__call__", counting)
+    spec = make_spec(tmp_path / "bad", sink=serving.sink, version="bad")
+    _, writer = _process(spark, spec, [*_jsons(generate(20, seed=4)), "{not json"])
+    [with_dead_letters] = [n for n, c in writer.history.items() if c.malformed]
+    assert jobs_per_batch[with_dead_letters] == 4
+    spec = make_spec(tmp_path / "good", sink=serving.sink, version="good")
+    _, writer = _process(spark, spec, _jsons(generate(20, seed=5)))
+    [on_time_only] = [n for n, c in writer.history.items() if c.on_time and not c.malformed]
+    assert jobs_per_batch[on_time_only] == 3
+
+
 def test_epoch_millisecond_times_keep_the_watermark_with_the_events(
     spark: Any, serving: stores.Store, tmp_path: Path
 ) -> None:

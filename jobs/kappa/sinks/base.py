@@ -46,7 +46,9 @@ def write_aggregates(
     # of aggregating the batch a second time.
     aggregates.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        head = aggregates.limit(limit + 1).collect()
+        # One partition: Spark's limit otherwise scans the partitions in growing rounds, a
+        # Spark job each, until it has enough rows, and a batch's few rows never suffice.
+        head = aggregates.coalesce(1).limit(limit + 1).collect()
         if len(head) <= limit:
             if head:
                 write(head)
