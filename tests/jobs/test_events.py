@@ -176,7 +176,8 @@ def test_the_batch_time_is_not_written_into_the_parses_generated_code(
             .start()
         )
         query.processAllAvailable()
-        lines = query._jsq.explainInternal(False).splitlines()  # what query.explain() prints
+        java_query: Any = query._jsq
+        lines = java_query.explainInternal(False).splitlines()  # what query.explain() prints
         query.stop()
     finally:
         spark.conf.unset(_NO_DATA_BATCHES)
