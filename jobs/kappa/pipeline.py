@@ -29,8 +29,9 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from . import events
 from .sinks import ServingSink, open_sink
+from .sinks.base import DRIVER_WRITE_MAX_ROWS
 from .sources import read_stream
-from .spec import PipelineSpec
+from .spec import SERVING_KEY_ATTRIBUTE, PipelineSpec
 
 logger = logging.getLogger(__name__)
 
@@ -56,29 +57,33 @@ class BatchWriter:
     spec: PipelineSpec
     sink: ServingSink
     history: dict[int, BatchCounts] = field(default_factory=dict)
+    # A batch with more aggregate rows than this has them written from the executors.
+    driver_max_rows: int = DRIVER_WRITE_MAX_ROWS
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        # The batch is read three or four times below. Deserialized, and its columns left
+        # The batch is read two or three times below. Deserialized, and its columns left
         # uncompressed (start() sets that): building the compressed cache took a sixth of the
         # job's CPU, a serialized one more (profiled on benchmarks/job_throughput.py), for a
         # cache that lives one batch.
         batch.persist(StorageLevel.MEMORY_AND_DISK_DESER)
-        # The summary is kept too: the count below fills both caches in one Spark job, and the
-        # merge then reads its few rows from the cache: no second pass over the batch to
-        # aggregate it, no job of its own to count it. Each Spark job costs a batch 0.1-0.4 s
-        # however little it does (Spark's job list on benchmarks/job_throughput.py's batches).
+        # One Spark job fills the cache, and summarises the batch: its counts and the merge's
+        # rows, which the driver then holds when they are few, as they nearly always are. A
+        # Spark job costs a batch 0.1-0.4 s however little it does (Spark's job list on
+        # benchmarks/job_throughput.py's batches), so counting and reading the aggregates in
+        # jobs of their own cost more than the work they did. The summary is kept for the
+        # rare batch with more rows than the driver takes.
         summary = events.batch_summary(batch, self.spec.event, self.spec.windowing).persist(
             StorageLevel.MEMORY_AND_DISK
         )
         try:
-            counts = self._count(summary)
+            counts, merge = self._summarise(summary, batch_id)
             writes: list[Callable[[], None]] = []
             if counts.malformed or counts.late:
                 writes.append(lambda: self._write_dead_letters(batch, batch_id))
             if counts.records:
                 writes.append(lambda: self._write_archive(batch, batch_id))
             if counts.on_time:
-                writes.append(lambda: self._merge_aggregates(summary, batch_id))
+                writes.append(merge)
             run_together(batch.sparkSession, writes)
             self.history[batch_id] = counts
             if counts.records:
@@ -92,6 +97,26 @@ class BatchWriter:
         finally:
             summary.unpersist()
             batch.unpersist()
+
+    def _summarise(
+        self, summary: DataFrame, batch_id: int
+    ) -> tuple[BatchCounts, Callable[[], None]]:
+        """The batch's counts, and the merge of its aggregates into the serving store."""
+        # At most one summary row is not an aggregate (its late and malformed records).
+        limit = self.driver_max_rows + 1
+        # One partition: Spark's limit otherwise scans the partitions in growing rounds, a
+        # Spark job each.
+        head = summary.coalesce(1).limit(limit + 1).collect()
+        if len(head) <= limit:
+            late = sum(row[events.SUMMARY_LATE] for row in head)
+            malformed = sum(row[events.SUMMARY_MALFORMED] for row in head)
+            on_time = sum(row[events.SUMMARY_RECORDS] for row in head) - late - malformed
+            rows = [row for row in head if row[SERVING_KEY_ATTRIBUTE] is not None]
+            write = self.sink.row_writer(batch_id)
+            return BatchCounts(on_time, late, malformed), lambda: write(rows)
+        return self._count(summary), lambda: self.sink.upsert(
+            events.summary_aggregates(summary, self.spec.event), batch_id
+        )
 
     def _count(self, summary: DataFrame) -> BatchCounts:
         def total(column: str) -> Column:
@@ -114,9 +139,6 @@ class BatchWriter:
             .write.mode("overwrite")
             .json(target)
         )
-
-    def _merge_aggregates(self, summary: DataFrame, batch_id: int) -> None:
-        self.sink.upsert(events.summary_aggregates(summary, self.spec.event), batch_id)
 
     def _write_archive(self, batch: DataFrame, batch_id: int) -> None:
         writer = (

@@ -18,13 +18,15 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from kappa import pipeline
-from kappa.events import unique_archive_columns
+from kappa.events import flag_late, parse_events, stamp_batch_time, unique_archive_columns
 from kappa.runner import StopRequest, run
+from kappa.sinks import open_sink
 from kappa.spec import PipelineSpec
 
 from tests.jobs import stores
 from tests.jobs.support import (
     BASE_TIME,
+    EVENT_FORMAT,
     ON_ARRIVAL,
     Event,
     assert_matches_truth,
@@ -160,10 +162,10 @@ def test_a_batch_runs_one_spark_job_per_write_and_one_to_summarise_it(
     spark: Any, serving: stores.Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each Spark job costs a batch 0.1-0.4 s however little it does (docs/benchmarks.md).
-    The count and the aggregation are one job (events.batch_summary) that also fills the
-    batch's cache; the merge then reads its rows from that cache in one job (Spark's limit
-    alone would take one per partition); the archive and the dead letters are a job each,
-    and a batch without dead letters has no job for them."""
+    One job summarises the batch (events.batch_summary) and fills its cache: its counts and,
+    as the driver then holds them, the merge's rows, written without a job of their own;
+    the archive and the dead letters are a job each, and a batch without dead letters has
+    no job for them."""
     tracker = spark.sparkContext.statusTracker()
     jobs_per_batch: dict[int, int] = {}
     write_batch = pipeline.BatchWriter.__call__
@@ -178,11 +180,36 @@ def test_a_batch_runs_one_spark_job_per_write_and_one_to_summarise_it(
     spec = make_spec(tmp_path / "bad", sink=serving.sink, version="bad")
     _, writer = _process(spark, spec, [*_jsons(generate(20, seed=4)), "{not json"])
     [with_dead_letters] = [n for n, c in writer.history.items() if c.malformed]
-    assert jobs_per_batch[with_dead_letters] == 4
+    assert jobs_per_batch[with_dead_letters] == 3
     spec = make_spec(tmp_path / "good", sink=serving.sink, version="good")
     _, writer = _process(spark, spec, _jsons(generate(20, seed=5)))
     [on_time_only] = [n for n, c in writer.history.items() if c.on_time and not c.malformed]
-    assert jobs_per_batch[on_time_only] == 3
+    assert jobs_per_batch[on_time_only] == 2
+
+
+def test_a_batch_with_more_aggregate_rows_than_the_driver_takes_is_merged_all_the_same(
+    spark: Any, serving: stores.Store, tmp_path: Path
+) -> None:
+    """Past BatchWriter.driver_max_rows, the counts come from a job of their own and the
+    executors write the rows (sinks.base.write_aggregates): the same counts, the same table."""
+    generated = generate(60, seed=6)
+    raw = spark.createDataFrame(
+        [(e.to_json(), e.time, f"r{n}") for n, e in enumerate(generated)]
+        + [("{not json", BASE_TIME, "bad")],
+        "payload string, arrival_time timestamp, record_id string",
+    )
+    batch = flag_late(parse_events(stamp_batch_time(raw), EVENT_FORMAT), ON_ARRIVAL)
+    written: dict[str, Any] = {}
+    for version, driver_max_rows in (("driver", 10_000), ("executors", 1)):
+        spec = make_spec(tmp_path / version, sink=serving.sink, version=version)
+        sink = open_sink(spec)
+        sink.prepare()
+        writer = pipeline.BatchWriter(spec, sink, driver_max_rows=driver_max_rows)
+        writer(batch, 0)
+        assert writer.history[0] == pipeline.BatchCounts(len(generated), 0, 1)
+        written[version] = serving_view(serving.read_rows(spec.serving_table))
+    assert written["driver"] == written["executors"]
+    assert_matches_truth(written["executors"], truth(generated))
 
 
 def test_epoch_millisecond_times_keep_the_watermark_with_the_events(

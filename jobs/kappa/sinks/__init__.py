@@ -1,14 +1,15 @@
 """Serving sinks: where each batch's aggregates are upserted, chosen by spec.sink.kind.
 
 One module per store (`dynamodb.py`, `bigtable.py`, `postgres.py`), each a class with
-`prepare` and `upsert` (`ServingSink`) and a `from_spec` factory, registered in `SINKS` under
-the kind of its sink model in `kappa.spec.Sink`. Every sink keeps the same row contract (key,
-window start, the stat columns of each value field, last batch id) and the same batch fence
-(`merge.py`), so replay and cutover work alike on all of them, and hands its rows over
-through `base.write_aggregates` (from the driver when a batch has few, from the executors
-when it has many); tests/jobs/test_sinks.py runs its contract tests on every kind registered
-here, both ways. PostgreSQL has no infra store yet: it
-serves local runs.
+`prepare`, `row_writer` and `upsert` (`ServingSink`) and a `from_spec` factory, registered in
+`SINKS` under the kind of its sink model in `kappa.spec.Sink`. Every sink keeps the same row
+contract (key, window start, the stat columns of each value field, last batch id) and the
+same batch fence (`merge.py`), so replay and cutover work alike on all of them. Its
+`row_writer` merges rows wherever it runs; `upsert` hands them to it through
+`base.write_aggregates` (from the driver when a batch has few, from the executors when it
+has many), and the pipeline calls it itself with the rows its batch summary brought to the
+driver. tests/jobs/test_sinks.py runs the contract tests on every kind registered here, both
+ways. PostgreSQL has no infra store yet: it serves local runs.
 
 Adding a store, on this side: its module here with a `from_spec` factory, registered in
 `SINKS`; its sink model in `kappa.spec`, added to the `Sink` union (the models stay there,

@@ -19,7 +19,14 @@ class ServingSink(Protocol):
         ...
 
     def upsert(self, aggregates: DataFrame, batch_id: int) -> None:
-        """Merge one batch's aggregates (see events.aggregate) into the store, idempotently."""
+        """Merge one batch's aggregates (see events.aggregate) into the store, idempotently:
+        write_aggregates with row_writer."""
+        ...
+
+    def row_writer(self, batch_id: int) -> RowWriter:
+        """A picklable function that merges rows of batch `batch_id`'s aggregates into the
+        store, fenced by batch id, on the driver or an executor: what upsert hands the rows
+        to, and what the pipeline calls itself with rows it already holds."""
         ...
 
 

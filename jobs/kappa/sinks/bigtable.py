@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, Row
 
 from ..events import stat_columns
 from ..spec import SERVING_KEY_ATTRIBUTE, SERVING_WINDOW_ATTRIBUTE, BigtableSink, PipelineSpec
-from .base import section, write_aggregates
+from .base import RowWriter, section, write_aggregates
 from .merge import LAST_BATCH_ATTRIBUTE, chunks, merge
 
 _ROWS_PER_CALL = 500
@@ -64,7 +64,10 @@ class BigtableServingSink:
             )
 
     def upsert(self, aggregates: DataFrame, batch_id: int) -> None:
-        write_aggregates(aggregates, partial(write_partition, self._target, batch_id))
+        write_aggregates(aggregates, self.row_writer(batch_id))
+
+    def row_writer(self, batch_id: int) -> RowWriter:
+        return partial(write_partition, self._target, batch_id)
 
 
 def _table(target: _Target) -> Any:

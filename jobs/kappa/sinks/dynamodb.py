@@ -23,7 +23,7 @@ from ..spec import (
     DynamoDbSink,
     PipelineSpec,
 )
-from .base import section, write_aggregates
+from .base import RowWriter, section, write_aggregates
 from .merge import chunks, merge, window_epoch_seconds
 
 # BatchGetItem takes at most 100 keys and BatchWriteItem 25 items per call.
@@ -69,7 +69,10 @@ class DynamoDbServingSink:
             ) from None
 
     def upsert(self, aggregates: DataFrame, batch_id: int) -> None:
-        write_aggregates(aggregates, partial(write_partition, self._target, batch_id))
+        write_aggregates(aggregates, self.row_writer(batch_id))
+
+    def row_writer(self, batch_id: int) -> RowWriter:
+        return partial(write_partition, self._target, batch_id)
 
 
 def _client(target: _Target) -> Any:

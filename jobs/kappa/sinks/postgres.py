@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame, Row
 
 from ..events import stat_columns
 from ..spec import SERVING_KEY_ATTRIBUTE, SERVING_WINDOW_ATTRIBUTE, PipelineSpec, PostgresSink
-from .base import section, write_aggregates
+from .base import RowWriter, section, write_aggregates
 from .merge import LAST_BATCH_ATTRIBUTE, chunks
 
 _ROWS_PER_TRANSACTION = 5_000
@@ -60,7 +60,10 @@ class PostgresServingSink:
             connection.execute(create_table_statement(target.table, target.value_fields))
 
     def upsert(self, aggregates: DataFrame, batch_id: int) -> None:
-        write_aggregates(aggregates, partial(write_partition, self._target, batch_id))
+        write_aggregates(aggregates, self.row_writer(batch_id))
+
+    def row_writer(self, batch_id: int) -> RowWriter:
+        return partial(write_partition, self._target, batch_id)
 
 
 def _connect(target: _Target) -> Any:
