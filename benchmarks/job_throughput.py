@@ -10,12 +10,11 @@ micro-batches (Trigger.AvailableNow, maxFilesPerTrigger), on the same local Spar
 The serving store is a throwaway local PostgreSQL when its binaries are present, else
 DynamoDB on an in-process moto server. The three run in turn for several rounds, each on
 fresh checkpoints and outputs. Warm-up rounds on the same full-size input come first: the JVM
-keeps compiling the hot code of both paths for the first few runs at full size (measured:
-the deduplicated run took 11.8 s, then 7.5 s, then settled at 8.4-8.7 s from the sixth run),
-and a smaller warm-up input left the measured rounds still compiling. The rates are the
-medians of the measured rounds. The job/deduplicated ratio is the median of each round's own
-ratio: the two run back to back, so a round that the shared machine slows down for both
-counts as one round, not as an outlier in either median.
+keeps compiling the hot code of both paths for the first few runs at full size, and a
+smaller warm-up input left the measured rounds still compiling (docs/benchmarks.md). The
+rates are the medians of the measured rounds. The job/deduplicated ratio is the median of
+each round's own ratio: the two run back to back, so a round that the shared machine slows
+down for both counts as one round, not as an outlier in either median.
 
     .venv/bin/python benchmarks/job_throughput.py [--events 400000] [--files 8]
         [--files-per-batch 2] [--rounds 5] [--warmup-rounds 3]

@@ -29,7 +29,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 
 from . import events
 from .sinks import ServingSink, open_sink
-from .sinks.base import DRIVER_WRITE_MAX_ROWS
+from .sinks.base import DRIVER_WRITE_MAX_ROWS, rows_if_few
 from .sources import read_stream
 from .spec import SERVING_KEY_ATTRIBUTE, PipelineSpec
 
@@ -103,20 +103,18 @@ class BatchWriter:
     ) -> tuple[BatchCounts, Callable[[], None]]:
         """The batch's counts, and the merge of its aggregates into the serving store."""
         # At most one summary row is not an aggregate (its late and malformed records).
-        limit = self.driver_max_rows + 1
-        # One partition: Spark's limit otherwise scans the partitions in growing rounds, a
-        # Spark job each.
-        head = summary.coalesce(1).limit(limit + 1).collect()
-        if len(head) <= limit:
+        head = rows_if_few(summary, self.driver_max_rows + 1)
+        if head is not None:
             late = sum(row[events.SUMMARY_LATE] for row in head)
             malformed = sum(row[events.SUMMARY_MALFORMED] for row in head)
             on_time = sum(row[events.SUMMARY_RECORDS] for row in head) - late - malformed
             rows = [row for row in head if row[SERVING_KEY_ATTRIBUTE] is not None]
             write = self.sink.row_writer(batch_id)
             return BatchCounts(on_time, late, malformed), lambda: write(rows)
-        return self._count(summary), lambda: self.sink.upsert(
-            events.summary_aggregates(summary, self.spec.event), batch_id
-        )
+        # Already known to be too many for the driver: each executor writes its own.
+        aggregates = events.summary_aggregates(summary, self.spec.event)
+        write = self.sink.row_writer(batch_id)
+        return self._count(summary), lambda: aggregates.foreachPartition(write)
 
     def _count(self, summary: DataFrame) -> BatchCounts:
         def total(column: str) -> Column:

@@ -1,7 +1,8 @@
 """Serving sinks: where each batch's aggregates are upserted, chosen by spec.sink.kind.
 
-One module per store (`dynamodb.py`, `bigtable.py`, `postgres.py`), each a class with
-`prepare`, `row_writer` and `upsert` (`ServingSink`) and a `from_spec` factory, registered in
+One module per store (`dynamodb.py`, `bigtable.py`, `postgres.py`), each a subclass of
+`ServingSink` with `prepare` and `row_writer` (`upsert` is the base's) and a `from_spec`
+factory, registered in
 `SINKS` under the kind of its sink model in `kappa.spec.Sink`. Every sink keeps the same row
 contract (key, window start, the stat columns of each value field, last batch id) and the
 same batch fence (`merge.py`), so replay and cutover work alike on all of them. Its

@@ -14,13 +14,10 @@ _Section = TypeVar("_Section")
 
 
 class ServingSink(Protocol):
+    """A store's sink. Each sink subclasses this, so that `upsert` is the same for all."""
+
     def prepare(self) -> None:
         """Called once on the driver before the query starts (e.g. create a missing table)."""
-        ...
-
-    def upsert(self, aggregates: DataFrame, batch_id: int) -> None:
-        """Merge one batch's aggregates (see events.aggregate) into the store, idempotently:
-        write_aggregates with row_writer."""
         ...
 
     def row_writer(self, batch_id: int) -> RowWriter:
@@ -28,6 +25,10 @@ class ServingSink(Protocol):
         store, fenced by batch id, on the driver or an executor: what upsert hands the rows
         to, and what the pipeline calls itself with rows it already holds."""
         ...
+
+    def upsert(self, aggregates: DataFrame, batch_id: int) -> None:
+        """Merge one batch's aggregates (see events.aggregate) into the store, idempotently."""
+        write_aggregates(aggregates, self.row_writer(batch_id))
 
 
 # A batch's aggregates are one row per (key, window) it touched: usually a few hundred or
@@ -53,16 +54,22 @@ def write_aggregates(
     # of aggregating the batch a second time.
     aggregates.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        # One partition: Spark's limit otherwise scans the partitions in growing rounds, a
-        # Spark job each, until it has enough rows, and a batch's few rows never suffice.
-        head = aggregates.coalesce(1).limit(limit + 1).collect()
-        if len(head) <= limit:
-            if head:
-                write(head)
-        else:
+        rows = rows_if_few(aggregates, limit)
+        if rows is None:
             aggregates.foreachPartition(write)
+        elif rows:
+            write(rows)
     finally:
         aggregates.unpersist()
+
+
+def rows_if_few(frame: DataFrame, limit: int) -> list[Row] | None:
+    """All of `frame`'s rows on the driver when there are at most `limit`, else None; one
+    Spark job either way."""
+    # One partition: Spark's limit otherwise scans the partitions in growing rounds, a Spark
+    # job each, until it has enough rows, and a batch's few rows never suffice.
+    head = frame.coalesce(1).limit(limit + 1).collect()
+    return head if len(head) <= limit else None
 
 
 # Registered in kappa.sinks.SINKS under the kind of the spec's sink section it writes.

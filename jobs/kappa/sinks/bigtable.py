@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from pyspark.sql import DataFrame, Row
+from pyspark.sql import Row
 
 from ..events import stat_columns
 from ..spec import SERVING_KEY_ATTRIBUTE, SERVING_WINDOW_ATTRIBUTE, BigtableSink, PipelineSpec
-from .base import RowWriter, section, write_aggregates
+from .base import RowWriter, ServingSink, section
 from .merge import LAST_BATCH_ATTRIBUTE, chunks, merge
 
 _ROWS_PER_CALL = 500
@@ -45,7 +45,7 @@ def row_key(key: str, window_start: str) -> bytes:
     return encode_key(key) + window_start.encode("ascii")
 
 
-class BigtableServingSink:
+class BigtableServingSink(ServingSink):
     def __init__(self, sink: BigtableSink, table: str, value_fields: Sequence[str]) -> None:
         self._target = _Target(
             sink.project, sink.instance, table, sink.column_family, tuple(value_fields)
@@ -62,9 +62,6 @@ class BigtableServingSink:
                 f"{self._target.instance!r} of project {self._target.project!r}: infra creates "
                 f"it with column family {self._target.column_family!r}"
             )
-
-    def upsert(self, aggregates: DataFrame, batch_id: int) -> None:
-        write_aggregates(aggregates, self.row_writer(batch_id))
 
     def row_writer(self, batch_id: int) -> RowWriter:
         return partial(write_partition, self._target, batch_id)

@@ -14,7 +14,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from pyspark.sql import DataFrame, Row
+from pyspark.sql import Row
 
 from ..spec import (
     SERVING_EXPIRY_ATTRIBUTE,
@@ -23,7 +23,7 @@ from ..spec import (
     DynamoDbSink,
     PipelineSpec,
 )
-from .base import RowWriter, section, write_aggregates
+from .base import RowWriter, ServingSink, section
 from .merge import chunks, merge, window_epoch_seconds
 
 # BatchGetItem takes at most 100 keys and BatchWriteItem 25 items per call.
@@ -41,7 +41,7 @@ class _Target:
     expiry_seconds: int  # 0: no expiry attribute
 
 
-class DynamoDbServingSink:
+class DynamoDbServingSink(ServingSink):
     def __init__(
         self, sink: DynamoDbSink, table: str, value_fields: Sequence[str], window_seconds: int
     ) -> None:
@@ -67,9 +67,6 @@ class DynamoDbServingSink:
                 f"{self._target.region}: infra creates it (hash key "
                 f"{SERVING_KEY_ATTRIBUTE!r}, range key {SERVING_WINDOW_ATTRIBUTE!r})"
             ) from None
-
-    def upsert(self, aggregates: DataFrame, batch_id: int) -> None:
-        write_aggregates(aggregates, self.row_writer(batch_id))
 
     def row_writer(self, batch_id: int) -> RowWriter:
         return partial(write_partition, self._target, batch_id)

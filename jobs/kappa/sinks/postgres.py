@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from pyspark.sql import DataFrame, Row
+from pyspark.sql import Row
 
 from ..events import stat_columns
 from ..spec import SERVING_KEY_ATTRIBUTE, SERVING_WINDOW_ATTRIBUTE, PipelineSpec, PostgresSink
-from .base import RowWriter, section, write_aggregates
+from .base import RowWriter, ServingSink, section
 from .merge import LAST_BATCH_ATTRIBUTE, chunks
 
 _ROWS_PER_TRANSACTION = 5_000
@@ -35,7 +35,7 @@ class _Target:
     value_fields: tuple[str, ...]
 
 
-class PostgresServingSink:
+class PostgresServingSink(ServingSink):
     def __init__(self, sink: PostgresSink, table: str, value_fields: Sequence[str]) -> None:
         # Read on the driver and shipped with the tasks, so executors need no extra environment.
         password = os.environ.get(sink.password_env)
@@ -58,9 +58,6 @@ class PostgresServingSink:
         with _connect(self._target) as connection:
             target = self._target
             connection.execute(create_table_statement(target.table, target.value_fields))
-
-    def upsert(self, aggregates: DataFrame, batch_id: int) -> None:
-        write_aggregates(aggregates, self.row_writer(batch_id))
 
     def row_writer(self, batch_id: int) -> RowWriter:
         return partial(write_partition, self._target, batch_id)
