@@ -7,6 +7,7 @@ streaming DataFrame, and knows nothing of sources or sinks.
 from __future__ import annotations
 
 import operator
+from dataclasses import dataclass
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame
@@ -321,7 +322,15 @@ def dead_letters(events: DataFrame, pipeline_version: str) -> DataFrame:
     same bytes) and when the job read it: the micro-batch's time (PROCESSED_AT). A time
     taken here instead would be a new constant in this plan's generated code every batch,
     which Spark compiles anew each time (twice per batch, measured)."""
-    return events.where(F.col(ERROR).isNotNull() | F.col(LATE)).select(
+    return events.where(_dead_letter_condition()).select(*_dead_letter_columns(pipeline_version))
+
+
+def _dead_letter_condition() -> Column:
+    return F.col(ERROR).isNotNull() | F.col(LATE)
+
+
+def _dead_letter_columns(pipeline_version: str) -> list[Column]:
+    return [
         F.col(PAYLOAD),
         F.coalesce(F.col(ERROR), F.lit(LATE_REASON)).alias("reason"),
         F.col(RECORD_ID),
@@ -329,7 +338,7 @@ def dead_letters(events: DataFrame, pipeline_version: str) -> DataFrame:
         F.col(ARRIVAL_TIME),
         F.col(PROCESSED_AT).alias("detected_at"),
         F.lit(pipeline_version).alias("pipeline_version"),
-    )
+    ]
 
 
 def archive_rows(events: DataFrame, event: EventFormat, batch_id: int) -> DataFrame:
@@ -340,8 +349,12 @@ def archive_rows(events: DataFrame, event: EventFormat, batch_id: int) -> DataFr
     event fields null and so its event_date and event_hour (Spark writes them as
     __HIVE_DEFAULT_PARTITION__ and reads them back as null).
     """
+    return events.select(*_archive_columns(event), _batch_id_column(batch_id))
+
+
+def _archive_columns(event: EventFormat) -> list[Column]:
     valid = F.col(ERROR).isNull()
-    return events.select(
+    return [
         F.when(valid, F.col(EVENT_ID)).alias(event.id_field),
         F.col(EVENT_KEY).alias(event.key_field),
         F.col(EVENT_TIME).alias(event.time_field),
@@ -353,8 +366,11 @@ def archive_rows(events: DataFrame, event: EventFormat, batch_id: int) -> DataFr
         F.col(LATE),
         F.date_format(EVENT_TIME, "yyyy-MM-dd").alias(EVENT_DATE),
         F.hour(EVENT_TIME).alias(EVENT_HOUR),
-        F.lit(batch_id).cast("long").alias(BATCH_ID),
-    )
+    ]
+
+
+def _batch_id_column(batch_id: int) -> Column:
+    return F.lit(batch_id).cast("long").alias(BATCH_ID)
 
 
 def unique_archive_columns(event: EventFormat) -> tuple[str, ...]:
@@ -387,45 +403,103 @@ def batch_summary(events: DataFrame, event: EventFormat, windowing: Windowing) -
     stands for: SUMMARY_RECORDS, of which SUMMARY_LATE late and SUMMARY_MALFORMED malformed.
     So the batch's counts are the columns' sums, and the per-batch count needs no pass of
     its own over the batch (pipeline.BatchWriter)."""
-    on_time = F.col(ERROR).isNull() & ~F.col(LATE)
-    stats = []
-    for name in event.value_fields:
-        value = F.when(on_time, F.col(VALUES)[name])
-        count, total, low, high = stat_columns(name)
-        stats += [
-            F.count(value).alias(count),
-            F.sum(value).alias(total),
-            F.min(value).alias(low),
-            F.max(value).alias(high),
-        ]
-    grouped = events.groupBy(
-        F.when(on_time, F.col(EVENT_KEY)).alias(SERVING_KEY_ATTRIBUTE),
-        F.when(on_time, window_start(F.col(EVENT_TIME), windowing.window_seconds)).alias(
-            "_window_start"
-        ),
-    )
-    return grouped.agg(
-        *stats,
-        F.count(F.lit(1)).alias(SUMMARY_RECORDS),
-        F.count_if(F.col(LATE)).alias(SUMMARY_LATE),
-        F.count_if(F.col(ERROR).isNotNull()).alias(SUMMARY_MALFORMED),
-    ).select(
-        SERVING_KEY_ATTRIBUTE,
-        F.date_format("_window_start", _ISO_UTC).alias(SERVING_WINDOW_ATTRIBUTE),
-        *(c for name in event.value_fields for c in stat_columns(name)),
-        SUMMARY_RECORDS,
-        SUMMARY_LATE,
-        SUMMARY_MALFORMED,
-    )
+    return _SummaryColumns.of(event, windowing).apply(events)
+
+
+@dataclass(frozen=True)
+class _SummaryColumns:
+    grouping: list[Column]
+    aggregations: list[Column]
+    output: list[Column]
+
+    @classmethod
+    def of(cls, event: EventFormat, windowing: Windowing) -> _SummaryColumns:
+        on_time = F.col(ERROR).isNull() & ~F.col(LATE)
+        stats = []
+        for name in event.value_fields:
+            value = F.when(on_time, F.col(VALUES)[name])
+            count, total, low, high = stat_columns(name)
+            stats += [
+                F.count(value).alias(count),
+                F.sum(value).alias(total),
+                F.min(value).alias(low),
+                F.max(value).alias(high),
+            ]
+        return cls(
+            grouping=[
+                F.when(on_time, F.col(EVENT_KEY)).alias(SERVING_KEY_ATTRIBUTE),
+                F.when(on_time, window_start(F.col(EVENT_TIME), windowing.window_seconds)).alias(
+                    "_window_start"
+                ),
+            ],
+            aggregations=[
+                *stats,
+                F.count(F.lit(1)).alias(SUMMARY_RECORDS),
+                F.count_if(F.col(LATE)).alias(SUMMARY_LATE),
+                F.count_if(F.col(ERROR).isNotNull()).alias(SUMMARY_MALFORMED),
+            ],
+            output=[
+                F.col(SERVING_KEY_ATTRIBUTE),
+                F.date_format("_window_start", _ISO_UTC).alias(SERVING_WINDOW_ATTRIBUTE),
+                *(F.col(c) for name in event.value_fields for c in stat_columns(name)),
+                F.col(SUMMARY_RECORDS),
+                F.col(SUMMARY_LATE),
+                F.col(SUMMARY_MALFORMED),
+            ],
+        )
+
+    def apply(self, events: DataFrame) -> DataFrame:
+        return events.groupBy(*self.grouping).agg(*self.aggregations).select(*self.output)
 
 
 def summary_aggregates(summary: DataFrame, event: EventFormat) -> DataFrame:
     """The aggregate rows of a batch_summary (see aggregate)."""
-    return summary.where(F.col(SERVING_KEY_ATTRIBUTE).isNotNull()).select(
-        SERVING_KEY_ATTRIBUTE,
-        SERVING_WINDOW_ATTRIBUTE,
-        *(c for name in event.value_fields for c in stat_columns(name)),
-    )
+    return summary.where(_aggregate_condition()).select(*_aggregate_columns(event))
+
+
+def _aggregate_condition() -> Column:
+    return F.col(SERVING_KEY_ATTRIBUTE).isNotNull()
+
+
+def _aggregate_columns(event: EventFormat) -> list[Column]:
+    return [
+        F.col(SERVING_KEY_ATTRIBUTE),
+        F.col(SERVING_WINDOW_ATTRIBUTE),
+        *(F.col(c) for name in event.value_fields for c in stat_columns(name)),
+    ]
+
+
+class BatchFrames:
+    """What the job derives from each micro-batch (batch_summary, summary_aggregates,
+    archive_rows, dead_letters), their columns built once for the query instead of once per
+    batch.
+
+    Each Column that PySpark builds is a call into the driver's JVM (py4j), and building a
+    batch's frames took about 660 of them. While the executors' tasks keep the cores busy,
+    each call waits its turn: a few hundred milliseconds of every batch on the 2-core
+    benchmark machine (benchmarks/job_throughput.py, calls counted at py4j's socket). A
+    built Column is a plain expression, valid for any frame with the columns it names, so
+    the same ones serve every batch. Needs an active SparkContext, as any Column does."""
+
+    def __init__(self, event: EventFormat, windowing: Windowing, pipeline_version: str) -> None:
+        self._summary = _SummaryColumns.of(event, windowing)
+        self._aggregate_condition = _aggregate_condition()
+        self._aggregate_columns = _aggregate_columns(event)
+        self._archive_columns = _archive_columns(event)
+        self._dead_letter_condition = _dead_letter_condition()
+        self._dead_letter_columns = _dead_letter_columns(pipeline_version)
+
+    def summary(self, batch: DataFrame) -> DataFrame:
+        return self._summary.apply(batch)
+
+    def aggregates(self, summary: DataFrame) -> DataFrame:
+        return summary.where(self._aggregate_condition).select(*self._aggregate_columns)
+
+    def archive(self, batch: DataFrame, batch_id: int) -> DataFrame:
+        return batch.select(*self._archive_columns, _batch_id_column(batch_id))
+
+    def dead_letters(self, batch: DataFrame) -> DataFrame:
+        return batch.where(self._dead_letter_condition).select(*self._dead_letter_columns)
 
 
 def aggregate(events: DataFrame, event: EventFormat, windowing: Windowing) -> DataFrame:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from pyspark import StorageLevel, inheritable_thread_target
@@ -37,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 _CONCURRENT_WRITERS = "spark.sql.maxConcurrentOutputFileWriters"
 _COMPRESSED_CACHE = "spark.sql.inMemoryColumnarStorage.compressed"
+_PARQUET_TIMESTAMPS = "spark.sql.parquet.outputTimestampType"
 
 
 @dataclass
@@ -59,61 +61,69 @@ class BatchWriter:
     history: dict[int, BatchCounts] = field(default_factory=dict)
     # A batch with more aggregate rows than this has them written from the executors.
     driver_max_rows: int = DRIVER_WRITE_MAX_ROWS
+    frames: events.BatchFrames = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.frames = events.BatchFrames(
+            self.spec.event, self.spec.windowing, self.spec.pipeline_version
+        )
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         # The batch is read two or three times below. Deserialized, and its columns left
         # uncompressed (start() sets that): building the compressed cache took a sixth of the
         # job's CPU, a serialized one more (profiled on benchmarks/job_throughput.py), for a
         # cache that lives one batch.
-        batch.persist(StorageLevel.MEMORY_AND_DISK_DESER)
+        with ExitStack() as release:
+            batch.persist(StorageLevel.MEMORY_AND_DISK_DESER)
+            release.callback(batch.unpersist)
+            self._write(batch, batch_id, release)
+
+    def _write(self, batch: DataFrame, batch_id: int, release: ExitStack) -> None:
         # One Spark job fills the cache, and summarises the batch: its counts and the merge's
         # rows, which the driver then holds when they are few, as they nearly always are. A
         # Spark job costs a batch 0.1-0.4 s however little it does (Spark's job list on
         # benchmarks/job_throughput.py's batches), so counting and reading the aggregates in
-        # jobs of their own cost more than the work they did. The summary is kept for the
-        # rare batch with more rows than the driver takes.
-        summary = events.batch_summary(batch, self.spec.event, self.spec.windowing).persist(
-            StorageLevel.MEMORY_AND_DISK
-        )
-        try:
-            counts, merge = self._summarise(summary, batch_id)
-            writes: list[Callable[[], None]] = []
-            if counts.malformed or counts.late:
-                writes.append(lambda: self._write_dead_letters(batch, batch_id))
-            if counts.records:
-                writes.append(lambda: self._write_archive(batch, batch_id))
-            if counts.on_time:
-                writes.append(merge)
-            run_together(batch.sparkSession, writes)
-            self.history[batch_id] = counts
-            if counts.records:
-                logger.info(
-                    "batch %d: %d on time, %d late, %d malformed events",
-                    batch_id,
-                    counts.on_time,
-                    counts.late,
-                    counts.malformed,
-                )
-        finally:
-            summary.unpersist()
-            batch.unpersist()
+        # jobs of their own cost more than the work they did.
+        summary = self.frames.summary(batch)
+        counts, merge = self._summarise(summary, batch_id, release)
+        writes: list[Callable[[], None]] = []
+        if counts.malformed or counts.late:
+            writes.append(lambda: self._write_dead_letters(batch, batch_id))
+        if counts.records:
+            writes.append(lambda: self._write_archive(batch, batch_id))
+        if counts.on_time:
+            writes.append(merge)
+        run_together(batch.sparkSession, writes)
+        self.history[batch_id] = counts
+        if counts.records:
+            logger.info(
+                "batch %d: %d on time, %d late, %d malformed events",
+                batch_id,
+                counts.on_time,
+                counts.late,
+                counts.malformed,
+            )
 
     def _summarise(
-        self, summary: DataFrame, batch_id: int
+        self, summary: DataFrame, batch_id: int, release: ExitStack
     ) -> tuple[BatchCounts, Callable[[], None]]:
-        """The batch's counts, and the merge of its aggregates into the serving store."""
+        """The batch's counts, and the merge of its aggregates into the serving store. What it
+        persists for the merge is unpersisted by `release`, once the batch is written."""
         # At most one summary row is not an aggregate (its late and malformed records).
         head = rows_if_few(summary, self.driver_max_rows + 1)
+        write = self.sink.row_writer(batch_id)
         if head is not None:
             late = sum(row[events.SUMMARY_LATE] for row in head)
             malformed = sum(row[events.SUMMARY_MALFORMED] for row in head)
             on_time = sum(row[events.SUMMARY_RECORDS] for row in head) - late - malformed
             rows = [row for row in head if row[SERVING_KEY_ATTRIBUTE] is not None]
-            write = self.sink.row_writer(batch_id)
             return BatchCounts(on_time, late, malformed), lambda: write(rows)
-        # Already known to be too many for the driver: each executor writes its own.
-        aggregates = events.summary_aggregates(summary, self.spec.event)
-        write = self.sink.row_writer(batch_id)
+        # Too many rows for the driver, which is rare: each executor writes its own. Counting
+        # and writing both read the summary, so it is kept; the few-rows case above reads it
+        # once and keeps nothing.
+        summary.persist(StorageLevel.MEMORY_AND_DISK)
+        release.callback(summary.unpersist)
+        aggregates = self.frames.aggregates(summary)
         return self._count(summary), lambda: aggregates.foreachPartition(write)
 
     def _count(self, summary: DataFrame) -> BatchCounts:
@@ -131,16 +141,11 @@ class BatchWriter:
 
     def _write_dead_letters(self, batch: DataFrame, batch_id: int) -> None:
         target = f"{self.spec.dead_letter_location}/{events.BATCH_ID}={batch_id}"
-        (
-            events.dead_letters(batch, self.spec.pipeline_version)
-            .coalesce(1)
-            .write.mode("overwrite")
-            .json(target)
-        )
+        self.frames.dead_letters(batch).coalesce(1).write.mode("overwrite").json(target)
 
     def _write_archive(self, batch: DataFrame, batch_id: int) -> None:
         writer = (
-            events.archive_rows(batch, self.spec.event, batch_id)
+            self.frames.archive(batch, batch_id)
             .write.mode("overwrite")
             # The archive is kept for years: zstd makes its files 40% smaller than Spark's
             # default snappy, and writes them as fast (benchmarks/job_throughput.py data).
@@ -205,6 +210,12 @@ def start(
         spark.conf.set(_CONCURRENT_WRITERS, "16")
     if not spark.sparkContext.getConf().contains(_COMPRESSED_CACHE):
         spark.conf.set(_COMPRESSED_CACHE, "false")
+    if not spark.sparkContext.getConf().contains(_PARQUET_TIMESTAMPS):
+        # The archive's times as Parquet's own timestamp type (a 64-bit count of
+        # microseconds), which every current reader knows, instead of Spark's default: the
+        # INT96 encoding Parquet deprecated, which also cost a tenth of the archive write's
+        # CPU to produce (benchmarks/job_throughput.py's batches).
+        spark.conf.set(_PARQUET_TIMESTAMPS, "TIMESTAMP_MICROS")
     sink = sink or open_sink(spec)
     sink.prepare()
     writer = BatchWriter(spec, sink)

@@ -413,6 +413,32 @@ def test_archive_rows_use_spec_field_names_and_partition_columns(spark: Any) -> 
     assert (bad["late"], bad["batch_id"]) == (False, 4)
 
 
+def test_one_batch_frames_serves_every_batch_with_the_functions_rows(spark: Any) -> None:
+    # The job builds the columns once (events.BatchFrames) and applies them to every batch;
+    # each batch must get what the functions give it, whatever the batch before it held.
+    frames = events.BatchFrames(EVENT_FORMAT, WINDOWING, "v1")
+    batches = [
+        _flagged(spark, [_event(), _event(event_id="id-2", key="j"), "{bad"]),
+        _flagged(spark, [_event(event_id="id-3", value=9.0), ""], ["s:7", "s:8"]),
+    ]
+
+    def rows(frame: Any) -> list[Any]:
+        return sorted(frame.collect(), key=repr)
+
+    for batch_id, batch in enumerate(batches):
+        summary = events.batch_summary(batch, EVENT_FORMAT, WINDOWING)
+        assert rows(frames.summary(batch)) == rows(summary)
+        assert rows(frames.aggregates(frames.summary(batch))) == rows(
+            events.summary_aggregates(summary, EVENT_FORMAT)
+        )
+        assert rows(frames.archive(batch, batch_id)) == rows(
+            events.archive_rows(batch, EVENT_FORMAT, batch_id)
+        )
+        assert rows(frames.dead_letters(batch)) == rows(events.dead_letters(batch, "v1"))
+    assert [r["batch_id"] for r in frames.archive(batches[1], 1).collect()] == [1, 1]
+    assert [r["payload"] for r in frames.dead_letters(batches[1]).collect()] == [""]
+
+
 _ON_TIME_UNTIL = datetime(2026, 11, 25, 10, 15, 3, tzinfo=UTC)  # _event()'s time + 600 s
 
 

@@ -374,6 +374,39 @@ def test_archive_is_partitioned_by_event_date_and_hour(
         with_dictionary = {c.path_in_schema for c in chunks if c.has_dictionary_page}
         assert not with_dictionary & unique
         assert spec.event.key_field in with_dictionary
+        # Times in Parquet's timestamp type, not the deprecated INT96 (pipeline.start).
+        schema = pq.ParquetFile(file).schema
+        for name in (spec.event.time_field, "arrival_time"):
+            column = schema.column(schema.names.index(name))
+            logical = json.loads(column.logical_type.to_json())
+            assert column.physical_type == "INT64", name
+            assert (logical["Type"], logical["timeUnit"], logical["isAdjustedToUTC"]) == (
+                "Timestamp",
+                "microseconds",
+                True,
+            ), name
+
+
+def test_an_archive_with_int96_files_from_before_reads_back_as_one_table(
+    spark: Any, tmp_path: Path
+) -> None:
+    # Archives written before the job set Parquet's timestamp type hold INT96 times; the
+    # batches written since sit beside them in the same partitions (docs/job.md).
+    archive = tmp_path / "archive"
+    moment = datetime(2026, 11, 25, 10, 5, 3, 123456)
+    frame = spark.createDataFrame([(moment,)], "event_time timestamp")
+    setting = "spark.sql.parquet.outputTimestampType"
+    before = spark.conf.get(setting)
+    try:
+        for batch_id, encoding in ((0, "INT96"), (1, "TIMESTAMP_MICROS")):
+            spark.conf.set(setting, encoding)
+            frame.write.parquet(str(archive / f"batch_id={batch_id}"))
+    finally:
+        spark.conf.set(setting, before)
+    types = {pq.ParquetFile(f).schema.column(0).physical_type for f in archive.rglob("*.parquet")}
+    assert types == {"INT96", "INT64"}
+    rows = spark.read.parquet(str(archive)).orderBy("batch_id").collect()
+    assert [(r["batch_id"], r["event_time"]) for r in rows] == [(0, moment), (1, moment)]
 
 
 def test_a_batch_replayed_after_a_crash_counts_nothing_twice(
