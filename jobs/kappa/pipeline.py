@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 _CONCURRENT_WRITERS = "spark.sql.maxConcurrentOutputFileWriters"
 _COMPRESSED_CACHE = "spark.sql.inMemoryColumnarStorage.compressed"
 _PARQUET_TIMESTAMPS = "spark.sql.parquet.outputTimestampType"
+# A batch summary's counts, in BatchCounts.of_records' order.
+_SUMMARY_TOTALS = (events.SUMMARY_RECORDS, events.SUMMARY_LATE, events.SUMMARY_MALFORMED)
 
 
 @dataclass
@@ -50,6 +52,11 @@ class BatchCounts:
     @property
     def records(self) -> int:
         return self.on_time + self.late + self.malformed
+
+    @classmethod
+    def of_records(cls, records: int, late: int, malformed: int) -> BatchCounts:
+        """From a batch summary's totals, in which every record counts once."""
+        return cls(records - late - malformed, late, malformed)
 
 
 @dataclass
@@ -113,11 +120,11 @@ class BatchWriter:
         head = rows_if_few(summary, self.driver_max_rows + 1)
         write = self.sink.row_writer(batch_id)
         if head is not None:
-            late = sum(row[events.SUMMARY_LATE] for row in head)
-            malformed = sum(row[events.SUMMARY_MALFORMED] for row in head)
-            on_time = sum(row[events.SUMMARY_RECORDS] for row in head) - late - malformed
+            counts = BatchCounts.of_records(
+                *(sum(row[column] for row in head) for column in _SUMMARY_TOTALS)
+            )
             rows = [row for row in head if row[SERVING_KEY_ATTRIBUTE] is not None]
-            return BatchCounts(on_time, late, malformed), lambda: write(rows)
+            return counts, lambda: write(rows)
         # Too many rows for the driver, which is rare: each executor writes its own. Counting
         # and writing both read the summary, so it is kept; the few-rows case above reads it
         # once and keeps nothing.
@@ -130,14 +137,9 @@ class BatchWriter:
         def total(column: str) -> Column:
             return F.coalesce(F.sum(column), F.lit(0)).alias(column)
 
-        row = summary.agg(
-            total(events.SUMMARY_RECORDS),
-            total(events.SUMMARY_LATE),
-            total(events.SUMMARY_MALFORMED),
-        ).first()
+        row = summary.agg(*(total(column) for column in _SUMMARY_TOTALS)).first()
         assert row is not None  # a global aggregate has one row
-        late, malformed = row[events.SUMMARY_LATE], row[events.SUMMARY_MALFORMED]
-        return BatchCounts(row[events.SUMMARY_RECORDS] - late - malformed, late, malformed)
+        return BatchCounts.of_records(*(row[column] for column in _SUMMARY_TOTALS))
 
     def _write_dead_letters(self, batch: DataFrame, batch_id: int) -> None:
         target = f"{self.spec.dead_letter_location}/{events.BATCH_ID}={batch_id}"

@@ -191,7 +191,8 @@ def test_a_batch_with_more_aggregate_rows_than_the_driver_takes_is_merged_all_th
     spark: Any, serving: stores.Store, tmp_path: Path
 ) -> None:
     """Past BatchWriter.driver_max_rows, the counts come from a job of their own and the
-    executors write the rows (sinks.base.write_aggregates): the same counts, the same table."""
+    executors write the rows (each through the sink's row_writer): the same counts, the same
+    table."""
     generated = generate(60, seed=6)
     raw = spark.createDataFrame(
         [(e.to_json(), e.time, f"r{n}") for n, e in enumerate(generated)]

@@ -2,10 +2,10 @@
 
 One module per store (`dynamodb.py`, `bigtable.py`, `postgres.py`), each a subclass of
 `ServingSink` with `prepare` and `row_writer` (`upsert` is the base's) and a `from_spec`
-factory, registered in
-`SINKS` under the kind of its sink model in `kappa.spec.Sink`. Every sink keeps the same row
-contract (key, window start, the stat columns of each value field, last batch id) and the
-same batch fence (`merge.py`), so replay and cutover work alike on all of them. Its
+factory, registered in `SINKS` under the kind of its sink model in `kappa.spec.Sink`. Every
+sink keeps the same row contract (key, window start, the stat columns of each value field,
+last batch id) and the same batch fence (`merge.py`), so replay and cutover work alike on
+all of them. Its
 `row_writer` merges rows wherever it runs; `upsert` hands them to it through
 `base.write_aggregates` (from the driver when a batch has few, from the executors when it
 has many), and the pipeline calls it itself with the rows its batch summary brought to the
