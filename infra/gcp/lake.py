@@ -59,8 +59,14 @@ class Lake(pulumi.ComponentResource):
         super().__init__("kappa:gcp:Lake", name, None, opts)
         kms_grants: list[pulumi.Resource] = []
         if args.kms_key:
+            # Cloud Storage answers this lookup only once its API is on, which on a new
+            # project the stack itself enables; an invoke does not inherit its parent's
+            # depends_on, so it is given what the lake waits for.
             agent = gcp.storage.get_project_service_account_output(
-                project=args.project, opts=pulumi.InvokeOutputOptions(parent=self)
+                project=args.project,
+                opts=pulumi.InvokeOutputOptions(
+                    parent=self, depends_on=child_options(self, opts).depends_on
+                ),
             )
             kms_grants = list(
                 grant_kms(

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
+import pulumi
+import pulumi_gcp as gcp
 import pytest
 
 from infra.gcp.lake import Lake, LakeArgs
 from tests.infra.gcp.conftest import CMEK_KEY, GcpStack, named, run_layer
-from tests.infra.mocks import Recording, Resource
+from tests.infra.mocks import Recording, RecordingMocks, Resource, run_program
 
 BUCKET = "gcp:storage/bucket:Bucket"
 KEY_GRANT = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
+AGENT_LOOKUP = "gcp:storage/getProjectServiceAccount:getProjectServiceAccount"
 ROLES = ("archive", "checkpoints", "artifacts", "staging", "logs", "dead-letters")
 
 
@@ -142,3 +146,50 @@ def test_cmek_lets_the_storage_agent_use_the_key_before_buckets_exist():
     assert grant["member"].startswith("serviceAccount:service-")
     assert grant["member"].endswith("@gs-project-accounts.mock")
     assert all(recording.depends_on(b, grant) for b in recording.of_type(BUCKET))
+
+
+def test_cmek_looks_up_the_storage_agent_only_after_what_the_lake_waits_for(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """On a new project the stack enables the Cloud Storage API (infra/gcp/services.py), and
+    the agent lookup (projects.serviceAccount.get,
+    https://cloud.google.com/storage/docs/json_api/v1/projects/serviceAccount/get) fails until
+    the API is on. An invoke waits only for its own dependsOn
+    (https://www.pulumi.com/docs/reference/pkg/nodejs/pulumi/pulumi/interfaces/InvokeOutputOptions.html),
+    not its parent's. Here the API's registration is held until the lookup is made, or for a
+    second: a lookup that does not wait for it is made in the meantime."""
+    api_registered = threading.Event()
+    lookup_made = threading.Event()
+    api_was_on_at_lookup: list[bool] = []
+    new_resource, call = RecordingMocks.new_resource, RecordingMocks.call
+
+    def register(self: RecordingMocks, args: Any) -> Any:
+        if args.name != "storage-api":
+            return new_resource(self, args)
+        lookup_made.wait(timeout=1)
+        registered = new_resource(self, args)
+        api_registered.set()
+        return registered
+
+    def invoke(self: RecordingMocks, args: Any) -> Any:
+        if args.token == AGENT_LOOKUP:
+            api_was_on_at_lookup.append(api_registered.is_set())
+            lookup_made.set()
+        return call(self, args)
+
+    monkeypatch.setattr(RecordingMocks, "new_resource", register)
+    monkeypatch.setattr(RecordingMocks, "call", invoke)
+
+    def program() -> None:
+        api = gcp.projects.Service(
+            "storage-api", project="acme-data", service="storage.googleapis.com"
+        )
+        Lake(
+            "kappa-test",
+            LakeArgs(project="acme-data", location="europe-west1", kms_key=CMEK_KEY),
+            opts=pulumi.ResourceOptions(depends_on=[api]),
+        )
+
+    recording = run_program(program)
+    assert api_was_on_at_lookup == [True]
+    assert recording.one(KEY_GRANT)["member"].endswith("@gs-project-accounts.mock")
