@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -10,12 +11,14 @@ import pulumi_gcp as gcp
 import pytest
 
 from infra.gcp.lake import Lake, LakeArgs
+from infra.gcp.services import Services, ServicesArgs
 from tests.infra.gcp.conftest import CMEK_KEY, GcpStack, named, run_layer
 from tests.infra.mocks import Recording, RecordingMocks, Resource, run_program
 
 BUCKET = "gcp:storage/bucket:Bucket"
 KEY_GRANT = "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember"
 AGENT_LOOKUP = "gcp:storage/getProjectServiceAccount:getProjectServiceAccount"
+SERVICE = "gcp:projects/service:Service"
 ROLES = ("archive", "checkpoints", "artifacts", "staging", "logs", "dead-letters")
 
 
@@ -148,8 +151,22 @@ def test_cmek_lets_the_storage_agent_use_the_key_before_buckets_exist():
     assert all(recording.depends_on(b, grant) for b in recording.of_type(BUCKET))
 
 
+def storage_api_alone() -> pulumi.Resource:
+    return gcp.projects.Service(
+        "storage-api", project="acme-data", service="storage.googleapis.com"
+    )
+
+
+def storage_api_in_services() -> pulumi.Resource:
+    # As the platform passes it: the component that enables the stack's APIs.
+    return Services(
+        "kappa-test", ServicesArgs(project="acme-data", apis=("storage.googleapis.com",))
+    )
+
+
+@pytest.mark.parametrize("storage_api", [storage_api_alone, storage_api_in_services])
 def test_cmek_looks_up_the_storage_agent_only_after_what_the_lake_waits_for(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, storage_api: Callable[[], pulumi.Resource]
 ):
     """On a new project the stack enables the Cloud Storage API (infra/gcp/services.py), and
     the agent lookup (projects.serviceAccount.get,
@@ -164,7 +181,7 @@ def test_cmek_looks_up_the_storage_agent_only_after_what_the_lake_waits_for(
     new_resource, call = RecordingMocks.new_resource, RecordingMocks.call
 
     def register(self: RecordingMocks, args: Any) -> Any:
-        if args.name != "storage-api":
+        if args.typ != SERVICE:
             return new_resource(self, args)
         lookup_made.wait(timeout=1)
         registered = new_resource(self, args)
@@ -181,9 +198,7 @@ def test_cmek_looks_up_the_storage_agent_only_after_what_the_lake_waits_for(
     monkeypatch.setattr(RecordingMocks, "call", invoke)
 
     def program() -> None:
-        api = gcp.projects.Service(
-            "storage-api", project="acme-data", service="storage.googleapis.com"
-        )
+        api = storage_api()
         Lake(
             "kappa-test",
             LakeArgs(project="acme-data", location="europe-west1", kms_key=CMEK_KEY),
