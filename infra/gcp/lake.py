@@ -59,21 +59,20 @@ class Lake(pulumi.ComponentResource):
         super().__init__("kappa:gcp:Lake", name, None, opts)
         kms_grants: list[pulumi.Resource] = []
         if args.kms_key:
+            children = child_options(self, opts)
             # Cloud Storage answers this lookup only once its API is on, which on a new
             # project the stack itself enables; an invoke does not inherit its parent's
             # depends_on, so it is given what the lake waits for.
             agent = gcp.storage.get_project_service_account_output(
                 project=args.project,
-                opts=pulumi.InvokeOutputOptions(
-                    parent=self, depends_on=child_options(self, opts).depends_on
-                ),
+                opts=pulumi.InvokeOutputOptions(parent=self, depends_on=children.depends_on),
             )
             kms_grants = list(
                 grant_kms(
                     name,
                     args.kms_key,
                     {"storage": pulumi.Output.concat("serviceAccount:", agent.email_address)},
-                    child_options(self, opts),
+                    children,
                 )
             )
         bucket_opts = child_options(self, opts, *kms_grants)

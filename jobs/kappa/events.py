@@ -322,15 +322,25 @@ def dead_letters(events: DataFrame, pipeline_version: str) -> DataFrame:
     same bytes) and when the job read it: the micro-batch's time (PROCESSED_AT). A time
     taken here instead would be a new constant in this plan's generated code every batch,
     which Spark compiles anew each time (twice per batch, measured)."""
-    return events.where(_dead_letter_condition()).select(*_dead_letter_columns(pipeline_version))
+    return _dead_letter_rows(pipeline_version).apply(events)
 
 
-def _dead_letter_condition() -> Column:
-    return F.col(ERROR).isNotNull() | F.col(LATE)
+@dataclass(frozen=True)
+class _Selection:
+    """Some of a frame's rows (those where `condition` holds; all without one) as `columns`:
+    the columns are built once and serve any frame that has what they name (BatchFrames)."""
+
+    columns: list[Column]
+    condition: Column | None = None
+
+    def apply(self, frame: DataFrame, *more: Column) -> DataFrame:
+        if self.condition is not None:
+            frame = frame.where(self.condition)
+        return frame.select(*self.columns, *more)
 
 
-def _dead_letter_columns(pipeline_version: str) -> list[Column]:
-    return [
+def _dead_letter_rows(pipeline_version: str) -> _Selection:
+    columns = [
         F.col(PAYLOAD),
         F.coalesce(F.col(ERROR), F.lit(LATE_REASON)).alias("reason"),
         F.col(RECORD_ID),
@@ -339,6 +349,7 @@ def _dead_letter_columns(pipeline_version: str) -> list[Column]:
         F.col(PROCESSED_AT).alias("detected_at"),
         F.lit(pipeline_version).alias("pipeline_version"),
     ]
+    return _Selection(columns, F.col(ERROR).isNotNull() | F.col(LATE))
 
 
 def archive_rows(events: DataFrame, event: EventFormat, batch_id: int) -> DataFrame:
@@ -349,12 +360,13 @@ def archive_rows(events: DataFrame, event: EventFormat, batch_id: int) -> DataFr
     event fields null and so its event_date and event_hour (Spark writes them as
     __HIVE_DEFAULT_PARTITION__ and reads them back as null).
     """
-    return events.select(*_archive_columns(event), _batch_id_column(batch_id))
+    return _archive_rows(event).apply(events, _batch_id_column(batch_id))
 
 
-def _archive_columns(event: EventFormat) -> list[Column]:
+def _archive_rows(event: EventFormat) -> _Selection:
+    """Without the batch id, a different constant each batch (_batch_id_column)."""
     valid = F.col(ERROR).isNull()
-    return [
+    columns = [
         F.when(valid, F.col(EVENT_ID)).alias(event.id_field),
         F.col(EVENT_KEY).alias(event.key_field),
         F.col(EVENT_TIME).alias(event.time_field),
@@ -367,6 +379,7 @@ def _archive_columns(event: EventFormat) -> list[Column]:
         F.date_format(EVENT_TIME, "yyyy-MM-dd").alias(EVENT_DATE),
         F.hour(EVENT_TIME).alias(EVENT_HOUR),
     ]
+    return _Selection(columns)
 
 
 def _batch_id_column(batch_id: int) -> Column:
@@ -454,19 +467,16 @@ class _SummaryColumns:
 
 def summary_aggregates(summary: DataFrame, event: EventFormat) -> DataFrame:
     """The aggregate rows of a batch_summary (see aggregate)."""
-    return summary.where(_aggregate_condition()).select(*_aggregate_columns(event))
+    return _aggregate_rows(event).apply(summary)
 
 
-def _aggregate_condition() -> Column:
-    return F.col(SERVING_KEY_ATTRIBUTE).isNotNull()
-
-
-def _aggregate_columns(event: EventFormat) -> list[Column]:
-    return [
+def _aggregate_rows(event: EventFormat) -> _Selection:
+    columns = [
         F.col(SERVING_KEY_ATTRIBUTE),
         F.col(SERVING_WINDOW_ATTRIBUTE),
         *(F.col(c) for name in event.value_fields for c in stat_columns(name)),
     ]
+    return _Selection(columns, F.col(SERVING_KEY_ATTRIBUTE).isNotNull())
 
 
 class BatchFrames:
@@ -483,23 +493,21 @@ class BatchFrames:
 
     def __init__(self, event: EventFormat, windowing: Windowing, pipeline_version: str) -> None:
         self._summary = _SummaryColumns.of(event, windowing)
-        self._aggregate_condition = _aggregate_condition()
-        self._aggregate_columns = _aggregate_columns(event)
-        self._archive_columns = _archive_columns(event)
-        self._dead_letter_condition = _dead_letter_condition()
-        self._dead_letter_columns = _dead_letter_columns(pipeline_version)
+        self._aggregates = _aggregate_rows(event)
+        self._archive = _archive_rows(event)
+        self._dead_letters = _dead_letter_rows(pipeline_version)
 
     def summary(self, batch: DataFrame) -> DataFrame:
         return self._summary.apply(batch)
 
     def aggregates(self, summary: DataFrame) -> DataFrame:
-        return summary.where(self._aggregate_condition).select(*self._aggregate_columns)
+        return self._aggregates.apply(summary)
 
     def archive(self, batch: DataFrame, batch_id: int) -> DataFrame:
-        return batch.select(*self._archive_columns, _batch_id_column(batch_id))
+        return self._archive.apply(batch, _batch_id_column(batch_id))
 
     def dead_letters(self, batch: DataFrame) -> DataFrame:
-        return batch.where(self._dead_letter_condition).select(*self._dead_letter_columns)
+        return self._dead_letters.apply(batch)
 
 
 def aggregate(events: DataFrame, event: EventFormat, windowing: Windowing) -> DataFrame:

@@ -210,14 +210,13 @@ def start(
         # spares the archive write the sort by partition that Spark does otherwise, which
         # cost more than the write itself (benchmarks/job_throughput.py).
         spark.conf.set(_CONCURRENT_WRITERS, "16")
-    if not spark.sparkContext.getConf().contains(_COMPRESSED_CACHE):
-        spark.conf.set(_COMPRESSED_CACHE, "false")
-    if not spark.sparkContext.getConf().contains(_PARQUET_TIMESTAMPS):
-        # The archive's times as Parquet's own timestamp type (a 64-bit count of
-        # microseconds), which every current reader knows, instead of Spark's default: the
-        # INT96 encoding Parquet deprecated, which also cost a tenth of the archive write's
-        # CPU to produce (benchmarks/job_throughput.py's batches).
-        spark.conf.set(_PARQUET_TIMESTAMPS, "TIMESTAMP_MICROS")
+    # The batch's cache uncompressed: see BatchWriter.__call__.
+    _set_unless_configured(spark, _COMPRESSED_CACHE, "false")
+    # The archive's times as Parquet's own timestamp type (a 64-bit count of microseconds),
+    # which every current reader knows, instead of Spark's default: the INT96 encoding Parquet
+    # deprecated, which also cost a tenth of the archive write's CPU to produce
+    # (benchmarks/job_throughput.py's batches).
+    _set_unless_configured(spark, _PARQUET_TIMESTAMPS, "TIMESTAMP_MICROS")
     sink = sink or open_sink(spec)
     sink.prepare()
     writer = BatchWriter(spec, sink)
@@ -233,6 +232,12 @@ def start(
         seconds = spec.windowing.trigger_seconds if trigger_seconds is None else trigger_seconds
         stream = stream.trigger(processingTime=f"{seconds} seconds")
     return stream.start(), writer
+
+
+def _set_unless_configured(spark: SparkSession, key: str, value: str) -> None:
+    """A session setting the job needs, unless the cluster's Spark config chose one."""
+    if not spark.sparkContext.getConf().contains(key):
+        spark.conf.set(key, value)
 
 
 def rows_dropped_by_watermark(query: StreamingQuery) -> dict[int, int]:
